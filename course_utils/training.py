@@ -1,0 +1,113 @@
+"""Training several models the same way and comparing them in one table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import keras
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall-clock seconds of every epoch in ``self.seconds``."""
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def seconds_per_epoch(seconds: Sequence[float]) -> float:
+    """Typical epoch time: the mean without the first epoch (which also builds and compiles the graph)."""
+    if not seconds:
+        raise ValueError("no epochs were timed")
+    steady = seconds[1:] if len(seconds) > 1 else seconds
+    return float(np.mean(steady))
+
+
+def _metric_key(metric: Any) -> str:
+    return metric if isinstance(metric, str) else getattr(metric, "name", str(metric))
+
+
+def compare_models(
+    builders: Mapping[str, Callable[[], keras.Model]],
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    epochs: int,
+    loss: Any,
+    optimizer: str | Callable[[], keras.optimizers.Optimizer] = "adam",
+    metric: Any = "accuracy",
+    batch_size: int = 128,
+    seed: int = 42,
+    verbose: int = 0,
+    return_models: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, keras.Model]]:
+    """Train every model with the same data, optimizer, epochs and seed; one row per model.
+
+    Args:
+        builders: ``{name: function that builds a new, uncompiled model}``. Functions, not
+            models, so each starts from fresh weights under the same seed.
+        train, validation, test: ``(x, y)`` pairs. The test pair is used once, after training.
+        optimizer: a name (``"adam"``) or a function returning a new optimizer
+            (``lambda: keras.optimizers.Adam(1e-4)``): optimizers keep state, never share one.
+        metric: the one metric compiled, reported and maximised (e.g. ``"accuracy"``).
+
+    Returns:
+        A DataFrame with columns ``model, parameters, seconds_per_epoch, best_val_<metric>,
+        best_epoch, test_<metric>, test_loss``. ``df.attrs["histories"]`` holds each model's
+        ``history.history`` for :func:`course_utils.plots.plot_histories`. With
+        ``return_models=True``, returns ``(df, {name: trained model})``.
+    """
+    if not builders:
+        raise ValueError("builders is empty: pass {name: function that builds a model}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    for part, pair in (("train", train), ("validation", validation), ("test", test)):
+        if not isinstance(pair, tuple) or len(pair) != 2 or len(pair[0]) != len(pair[1]):
+            raise ValueError(f"{part} must be an (x, y) pair with as many labels as samples")
+    key = _metric_key(metric)
+    rows, histories, models = [], {}, {}
+    for name, build in builders.items():
+        if isinstance(build, keras.Model) or not callable(build):
+            raise TypeError(
+                f"builders[{name!r}] must be a function that builds the model (e.g. `lambda: make_cnn()`), "
+                "so every model starts from fresh weights under the same seed"
+            )
+        keras.utils.set_random_seed(seed)
+        model = build()
+        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss, metrics=[metric])
+        timer = EpochTimer()
+        history = model.fit(
+            *train, validation_data=validation, epochs=epochs, batch_size=batch_size, callbacks=[timer], verbose=verbose
+        )
+        val_key = f"val_{key}"
+        if val_key not in history.history:
+            raise ValueError(f"history has no {val_key!r}; it has {sorted(history.history)}")
+        val = history.history[val_key]
+        test_loss, test_metric = model.evaluate(*test, batch_size=batch_size, verbose=0)
+        rows.append(
+            {
+                "model": name,
+                "parameters": model.count_params(),
+                "seconds_per_epoch": round(seconds_per_epoch(timer.seconds), 3),
+                f"best_val_{key}": float(np.max(val)),
+                "best_epoch": int(np.argmax(val)) + 1,
+                f"test_{key}": float(test_metric),
+                "test_loss": float(test_loss),
+            }
+        )
+        histories[name] = history.history
+        models[name] = model
+    table = pd.DataFrame(rows)
+    table.attrs["histories"] = histories
+    return (table, models) if return_models else table

@@ -1,0 +1,148 @@
+"""What notebooks/README.md asks of every notebook, checked on the committed files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import NOTEBOOKS, ROOT
+from course_utils import notebooks as tool
+
+NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+# **English** (한국어): a term introduced with its Korean name
+TERM = re.compile(r"\*\*([^*\n]+?)\*\*\s*\(([^()\n]*[\uac00-\ud7a3][^()\n]*)\)")
+GLOSSARY_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([^|]*[\uac00-\ud7a3][^|]*?)\s*\|", re.MULTILINE)
+
+
+def _load(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _markdown(nb):
+    return [c for c in nb.cells if c.cell_type == "markdown"]
+
+
+each_notebook = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 3
+
+
+def test_names_are_numbered_in_order_without_gaps():
+    numbers = [int(NAME.match(p.name).group(1)) for p in NOTEBOOKS if NAME.match(p.name)]
+    assert len(numbers) == len(NOTEBOOKS), "notebooks must be named NN_topic.ipynb"
+    assert numbers == list(range(len(numbers)))
+
+
+@each_notebook
+def test_valid_and_stored_without_outputs(path):
+    problems = tool.stored_output_problems(tool.read(path))
+    assert not problems, f"{path.name}: {problems}; run python -m course_utils.notebooks clean"
+
+
+@each_notebook
+def test_first_code_cell_calls_setup(path):
+    first = _code(_load(path))[0].source
+    assert "course_utils.setup(" in first
+
+
+@each_notebook
+def test_opens_with_title_goals_and_prerequisites(path):
+    head = _load(path).cells[0]
+    assert head.cell_type == "markdown" and head.source.startswith("# ")
+    text = head.source.lower()
+    assert "learning goals" in text and "prerequisites" in text
+
+
+@each_notebook
+def test_backend_agnostic(path):
+    for cell in _code(_load(path)):
+        assert "tensorflow.keras" not in cell.source and "from tensorflow import keras" not in cell.source
+
+
+@each_notebook
+def test_no_plotting_helpers_defined(path):
+    for cell in _code(_load(path)):
+        assert not re.search(r"def (plot|show)_\w+\(", cell.source), "plotting helpers belong in course_utils.plots"
+
+
+@each_notebook
+def test_exercises_use_nbgrader_markup(path):
+    nb = _load(path)
+    grade_ids, solutions, tests = [], 0, 0
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            assert "### BEGIN SOLUTION" not in cell.source and "### BEGIN HIDDEN TESTS" not in cell.source
+            continue
+        assert meta.get("schema_version") == 3 and meta.get("grade_id")
+        grade_ids.append(meta["grade_id"])
+        if meta.get("solution"):
+            solutions += 1
+            assert cell.source.count("### BEGIN SOLUTION") == cell.source.count("### END SOLUTION") >= 1
+        if meta.get("grade"):
+            tests += 1
+            assert cell.cell_type == "code" and meta.get("locked") and meta.get("points", 0) > 0
+            assert cell.source.count("### BEGIN HIDDEN TESTS") == cell.source.count("### END HIDDEN TESTS") == 1
+            visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+            assert "assert" in visible, "students need at least one visible test"
+    assert len(grade_ids) == len(set(grade_ids)), "grade_id values must be unique"
+    assert solutions >= 2 and tests >= 2, "every notebook ends with at least two graded exercises"
+
+
+@each_notebook
+def test_ends_with_summary_then_exercises(path):
+    text = [c.source.lower() for c in _markdown(_load(path))]
+    summary = [i for i, t in enumerate(text) if "what we learned" in t]
+    exercises = [i for i, t in enumerate(text) if t.startswith("## exercises") or t.startswith("# exercises")]
+    assert summary and exercises and summary[0] < exercises[0]
+
+
+def _glossary():
+    head = _load(ROOT / "notebooks" / "00_setup.ipynb")
+    text = "\n".join(c.source for c in _markdown(head) if "용어집" in c.source)
+    return {english.strip().lower(): korean.strip() for english, korean in GLOSSARY_ROW.findall(text)}
+
+
+def test_glossary_exists():
+    assert len(_glossary()) >= 20
+
+
+@each_notebook
+def test_korean_terms_are_in_the_glossary(path):
+    glossary = _glossary()
+    missing = []
+    for cell in _markdown(_load(path)):
+        for english, korean in TERM.findall(cell.source):
+            if english.strip().lower() not in glossary:
+                missing.append(f"{english} ({korean})")
+    assert not missing, f"add to the glossary (용어집) in 00_setup.ipynb: {sorted(set(missing))}"
+
+
+def test_readme_course_map_lists_every_notebook():
+    readme = (ROOT / "README.md").read_text()
+    for path in NOTEBOOKS:
+        assert path.name in readme, f"README's course map misses {path.name}"
+
+
+def test_every_notebook_is_collected_by_the_suite():
+    """`make test` runs pytest with the settings in pyproject.toml: it must execute every notebook."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    collected = {line.split("::")[0] for line in result.stdout.splitlines() if ".ipynb::" in line}
+    expected = {str(p.relative_to(ROOT)) for p in NOTEBOOKS}
+    assert expected <= collected, f"not executed by the suite: {sorted(expected - collected)}"

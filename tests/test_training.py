@@ -1,0 +1,100 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import keras
+from course_utils.training import EpochTimer, compare_models, seconds_per_epoch
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
+    return x, y
+
+
+TRAIN, VAL, TEST = _data(256, 0), _data(64, 1), _data(64, 2)
+
+
+def linear():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+
+
+def hidden():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+
+
+def test_compare_models_table():
+    table = compare_models(
+        {"linear": linear, "hidden": hidden},
+        TRAIN,
+        VAL,
+        TEST,
+        epochs=3,
+        loss="sparse_categorical_crossentropy",
+        optimizer=lambda: keras.optimizers.Adam(0.05),
+        batch_size=32,
+    )
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == [
+        "model",
+        "parameters",
+        "seconds_per_epoch",
+        "best_val_accuracy",
+        "best_epoch",
+        "test_accuracy",
+        "test_loss",
+    ]
+    assert table["model"].tolist() == ["linear", "hidden"]
+    assert table["parameters"].tolist() == [10, 58]
+    assert (table["seconds_per_epoch"] > 0).all()
+    assert table["best_val_accuracy"].between(0, 1).all() and table["best_epoch"].between(1, 3).all()
+    # a linearly separable problem: both models learn it
+    assert (table["test_accuracy"] > 0.8).all()
+    histories = table.attrs["histories"]
+    assert set(histories) == {"linear", "hidden"} and len(histories["linear"]["val_accuracy"]) == 3
+
+
+def test_compare_models_is_reproducible_and_can_return_models():
+    args = ({"linear": linear}, TRAIN, VAL, TEST)
+    kwargs = dict(epochs=2, loss="sparse_categorical_crossentropy", batch_size=32)
+    first, models = compare_models(*args, **kwargs, return_models=True)
+    second = compare_models(*args, **kwargs)
+    assert first["test_loss"].iloc[0] == pytest.approx(second["test_loss"].iloc[0], rel=1e-5)
+    assert isinstance(models["linear"], keras.Model)
+
+
+def test_compare_models_rejects_models_instead_of_builders():
+    with pytest.raises(TypeError, match="function that builds"):
+        compare_models({"m": linear()}, TRAIN, VAL, TEST, epochs=1, loss="sparse_categorical_crossentropy")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(builders={}), "empty"),
+        (dict(epochs=0), "epochs"),
+        (dict(train=(TRAIN[0], TRAIN[1][:10])), "train must be"),
+        (dict(test=TEST[0]), "test must be"),
+    ],
+)
+def test_compare_models_bad_arguments(kwargs, message):
+    args = dict(builders={"linear": linear}, train=TRAIN, validation=VAL, test=TEST, epochs=1, loss="sparse_categorical_crossentropy")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        compare_models(**args)
+
+
+def test_epoch_timer_records_each_epoch():
+    model = linear()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    timer = EpochTimer()
+    model.fit(*TRAIN, epochs=3, verbose=0, callbacks=[timer])
+    assert len(timer.seconds) == 3 and all(s > 0 for s in timer.seconds)
+
+
+def test_seconds_per_epoch_skips_the_first_epoch():
+    assert seconds_per_epoch([5.0, 1.0, 2.0]) == 1.5
+    assert seconds_per_epoch([4.0]) == 4.0
+    with pytest.raises(ValueError):
+        seconds_per_epoch([])
