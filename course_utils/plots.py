@@ -35,6 +35,23 @@ def _pick_metric(hist: Mapping[str, Sequence[float]], metric: str | None) -> str
     return candidates[0] if candidates else None
 
 
+#: Metric names (or parts of names) for which smaller values are better.
+LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "msle", "mape", "crossentropy", "hinge", "poisson", "divergence")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Is a smaller value of ``metric`` better (losses and errors) rather than larger (accuracy, AUC)?"""
+    name = metric.lower().removeprefix("val_")
+    return any(part in name for part in LOWER_IS_BETTER)
+
+
+def _label_epoch_axes(ax: Any, ylabel: str) -> None:
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
 def plot_history(history: Any, metric: str | None = None, title: str | None = None):
     """Loss and one metric per epoch, training vs validation, best validation epoch marked."""
     plt = _pyplot()
@@ -50,12 +67,9 @@ def plot_history(history: Any, metric: str | None = None, title: str | None = No
         val = hist.get(f"val_{name}")
         if val is not None:
             ax.plot(epochs, val, "s--", label=f"validation {name}")
-            best = int(np.nanargmin(val) if name == "loss" else np.nanargmax(val))
+            best = int(np.nanargmin(val) if lower_is_better(name) else np.nanargmax(val))
             ax.axvline(best + 1, color="gray", linestyle=":", label=f"best validation (epoch {best + 1})")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _label_epoch_axes(ax, name)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -74,10 +88,7 @@ def plot_histories(histories: Mapping[str, Any], metric: str = "accuracy", valid
         if key not in hist:
             raise ValueError(f"{name!r} has no {key!r} in its history; it has: {', '.join(sorted(hist))}")
         ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], "o-", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(key)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    _label_epoch_axes(ax, key)
     if title:
         ax.set_title(title)
     fig.tight_layout()

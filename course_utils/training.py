@@ -33,6 +33,20 @@ def seconds_per_epoch(seconds: Sequence[float]) -> float:
     return float(np.mean(steady))
 
 
+def num_samples(x: Any) -> int:
+    """Number of samples in model inputs: an array, or a list/tuple/dict of arrays (multi-input models)."""
+    if isinstance(x, Mapping):
+        x = list(x.values())
+    if isinstance(x, (list, tuple)):
+        if not x:
+            raise ValueError("the inputs are an empty list or dict")
+        sizes = {len(part) for part in x}
+        if len(sizes) != 1:
+            raise ValueError(f"the model's inputs have different numbers of samples: {sorted(sizes)}")
+        return sizes.pop()
+    return len(x)
+
+
 def _metric_key(metric: Any) -> str:
     return metric if isinstance(metric, str) else getattr(metric, "name", str(metric))
 
@@ -73,7 +87,7 @@ def compare_models(
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     for part, pair in (("train", train), ("validation", validation), ("test", test)):
-        if not isinstance(pair, tuple) or len(pair) != 2 or len(pair[0]) != len(pair[1]):
+        if not isinstance(pair, tuple) or len(pair) != 2 or num_samples(pair[0]) != len(pair[1]):
             raise ValueError(f"{part} must be an (x, y) pair with as many labels as samples")
     key = _metric_key(metric)
     rows, histories, models = [], {}, {}

@@ -149,8 +149,9 @@ def test_no_network_goes_offline_without_calling_keras(monkeypatch, capsys, tmp_
 def test_network_probe_gives_up_on_a_silent_network(monkeypatch):
     """A connect that never answers (dropped packets, stuck DNS) must not hang the cell."""
 
-    def hang(*args, **kwargs):
+    def hang(*args, **kwargs):  # a resolver or connection that stalls, as on a dropping network
         time.sleep(30)
+        raise TimeoutError("timed out")
 
     monkeypatch.setattr(socket, "create_connection", hang)
     start = time.perf_counter()

@@ -64,6 +64,33 @@ def test_compare_models_is_reproducible_and_can_return_models():
     assert isinstance(models["linear"], keras.Model)
 
 
+def test_compare_models_accepts_multi_input_models():
+    def two_inputs():
+        a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
+        merged = keras.layers.Concatenate()([keras.layers.Dense(4)(a), keras.layers.Dense(4)(b)])
+        return keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(merged))
+
+    def split(pair):
+        x, y = pair
+        return {"a": x[:, :2], "b": x[:, 2:]}, y
+
+    table = compare_models(
+        {"two": two_inputs}, split(TRAIN), split(VAL), split(TEST), epochs=1, loss="sparse_categorical_crossentropy"
+    )
+    assert table["parameters"].iloc[0] == 2 * (2 * 4 + 4) + (8 * 2 + 2)
+
+
+def test_num_samples():
+    from course_utils.training import num_samples
+
+    x = np.zeros((5, 3))
+    assert num_samples(x) == num_samples([x, x]) == num_samples({"a": x}) == 5
+    with pytest.raises(ValueError, match="different numbers"):
+        num_samples([x, x[:2]])
+    with pytest.raises(ValueError, match="empty"):
+        num_samples({})
+
+
 def test_compare_models_rejects_models_instead_of_builders():
     with pytest.raises(TypeError, match="function that builds"):
         compare_models({"m": linear()}, TRAIN, VAL, TEST, epochs=1, loss="sparse_categorical_crossentropy")
