@@ -10,7 +10,7 @@ Modules: :mod:`~course_utils.profiles` (run sizes), :mod:`~course_utils.environm
 (maintainers' notebook tools).
 """
 
-from .data import DataError, available_datasets, load_dataset, load_mnist, load_photo, load_tabular
+from .data import DataError, available_datasets, load_cifar10, load_dataset, load_mnist, load_photo, load_tabular
 from .environment import setup
 from .profiles import Profile, get_profile
 from .shapes import conv_output_size, conv_params, dense_params, keras_output_size, pool_output_size, same_padding
@@ -24,6 +24,7 @@ __all__ = [
     "dense_params",
     "get_profile",
     "keras_output_size",
+    "load_cifar10",
     "load_dataset",
     "load_mnist",
     "load_photo",

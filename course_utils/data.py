@@ -97,13 +97,18 @@ def _announce(message: str) -> None:
     print(message, flush=True)
 
 
-def _try_keras(load: Callable[[], tuple], cache_file: str) -> tuple[tuple | None, str]:
-    """Run a ``keras.datasets`` loader if that can work now; (result or None, reason)."""
+def _try_keras(
+    load: Callable[[], tuple], cache_file: str, host: tuple[str, int] = KERAS_DATA_HOST
+) -> tuple[tuple | None, str]:
+    """Run a ``keras.datasets`` loader if that can work now; (result or None, reason).
+
+    ``host`` is the server the loader downloads from (probed only when nothing is cached).
+    """
     if offline_forced():
         return None, f"{OFFLINE_ENV}=1 is set"
     cached = keras_cache_path(cache_file).exists()
-    if not cached and not network_available():
-        return None, f"no network (could not reach {KERAS_DATA_HOST[0]} within {NETWORK_TIMEOUT:.0f} s)"
+    if not cached and not network_available(host):
+        return None, f"no network (could not reach {host[0]} within {NETWORK_TIMEOUT:.0f} s)"
     try:
         with socket_timeout(NETWORK_TIMEOUT):
             return load(), ("Keras cache" if cached else "downloaded")
@@ -359,7 +364,30 @@ PHOTOS: dict[str, str] = {
     "camera": "skimage.data.camera(): the cameraman, 512x512 grayscale",
     "coins": "skimage.data.coins(): Greek coins, 303x384 grayscale",
     "moon": "skimage.data.moon(): the surface of the moon, 512x512 grayscale",
+    "hubble_deep_field": "skimage.data.hubble_deep_field(): Hubble eXtreme Deep Field (NASA, public domain), 872x1000 RGB",
+    "immunohistochemistry": "skimage.data.immunohistochemistry(): stained colon tissue under a microscope, 512x512 RGB",
+    "retina": "skimage.data.retina(): a human retina, fundus photograph, 1411x1411 RGB",
+    "motorcycle": "skimage.data.stereo_motorcycle()[0]: a motorcycle in a workshop (Middlebury stereo), 500x741 RGB",
 }
+
+
+def _photo_array(name: str) -> np.ndarray:
+    """The photo's pixels as a fresh ``uint8`` array, without announcing anything."""
+    if name not in PHOTOS:
+        raise ValueError(f"Unknown photo {name!r}. Available: {', '.join(sorted(PHOTOS))}.")
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(f"{name}.jpg")
+    elif name == "motorcycle":
+        import skimage.data
+
+        image = skimage.data.stereo_motorcycle()[0]
+    else:
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
+    return np.array(image, dtype=np.uint8)
 
 
 def load_photo(name: str, gray: bool = False) -> np.ndarray:
@@ -368,17 +396,7 @@ def load_photo(name: str, gray: bool = False) -> np.ndarray:
     Returns ``(H, W, 3)`` for colour photos, ``(H, W)`` for grayscale ones or with
     ``gray=True`` (luminance, ITU-R BT.601 weights).
     """
-    if name not in PHOTOS:
-        raise ValueError(f"Unknown photo {name!r}. Available: {', '.join(sorted(PHOTOS))}.")
-    if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
-
-        image = load_sample_image(f"{name}.jpg")
-    else:
-        import skimage.data
-
-        image = getattr(skimage.data, name)()
-    image = np.asarray(image, dtype=np.uint8)
+    image = _photo_array(name)
     if gray and image.ndim == 3:
         weights = np.array([0.299, 0.587, 0.114], dtype=np.float64)
         image = np.clip(np.rint(image[..., :3] @ weights), 0, 255).astype(np.uint8)
@@ -386,10 +404,136 @@ def load_photo(name: str, gray: bool = False) -> np.ndarray:
     return image
 
 
+# --------------------------------------------------------------------------- CIFAR-10
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+#: Where keras.datasets.cifar10 downloads from (not Google's storage, unlike MNIST).
+CIFAR10_HOST = ("www.cs.toronto.edu", 443)
+#: The offline stand-in: one class per real photo, in this order.
+PATCH_PHOTOS = (
+    "astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry",
+    "retina", "rocket", "motorcycle", "china", "flower",
+)  # fmt: skip
+PATCH_TRAIN, PATCH_TEST = 5000, 1000
+#: Fraction of each photo's width (from the left) that training patches come from; test
+#: patches come from the rest, so no test pixel was ever seen in training.
+PATCH_TRAIN_WIDTH = 0.75
+PATCH_MIN_STD = 8.0  # reject nearly uniform patches (black sky, black fundus corners)
+
+
+@dataclass(frozen=True)
+class ImageDataInfo:
+    """What an image loader actually returned: which data, from where, and the class names."""
+
+    name: str
+    source: str
+    offline: bool
+    class_names: tuple[str, ...]
+
+
+def _patches_from(image: np.ndarray, columns: tuple[int, int], count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` 32x32 patches cut at random sizes (32-96 px) from ``image[:, columns]``, box-resized."""
+    from PIL import Image
+
+    height = image.shape[0]
+    left, right = columns
+    largest = min(96, height, right - left)
+    patches = np.empty((count, 32, 32, 3), dtype=np.uint8)
+    made = 0
+    while made < count:
+        side = int(rng.integers(32, largest + 1))
+        top = int(rng.integers(0, height - side + 1))
+        start = int(rng.integers(left, right - side + 1))
+        crop = image[top : top + side, start : start + side]
+        if crop.std() < PATCH_MIN_STD:
+            continue
+        patches[made] = np.asarray(Image.fromarray(crop).resize((32, 32), Image.Resampling.BOX))
+        made += 1
+    return patches
+
+
+@functools.lru_cache(maxsize=1)
+def _photo_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The offline stand-in for CIFAR-10: real photo patches, 5,000 train / 1,000 test, 10 classes.
+
+    Class ``i`` is "a patch of photo ``PATCH_PHOTOS[i]``". Training patches come from the left
+    75 % of each photo, test patches from the right 25 %: the test set is real held-out data.
+    Deterministic (fixed seed); cached in memory, callers get copies.
+    """
+    rng = np.random.default_rng(SPLIT_SEED)
+    per_train, per_test = PATCH_TRAIN // len(PATCH_PHOTOS), PATCH_TEST // len(PATCH_PHOTOS)
+    parts: dict[str, list[np.ndarray]] = {"xtr": [], "ytr": [], "xte": [], "yte": []}
+    for label, name in enumerate(PATCH_PHOTOS):
+        image = _photo_array(name)[..., :3]
+        cut = int(image.shape[1] * PATCH_TRAIN_WIDTH)
+        parts["xtr"].append(_patches_from(image, (0, cut), per_train, rng))
+        parts["xte"].append(_patches_from(image, (cut, image.shape[1]), per_test, rng))
+        parts["ytr"].append(np.full(per_train, label, dtype=np.uint8))
+        parts["yte"].append(np.full(per_test, label, dtype=np.uint8))
+    x_train, y_train = np.concatenate(parts["xtr"]), np.concatenate(parts["ytr"])
+    x_test, y_test = np.concatenate(parts["xte"]), np.concatenate(parts["yte"])
+    train_order, test_order = rng.permutation(len(y_train)), rng.permutation(len(y_test))
+    return (x_train[train_order], y_train[train_order]), (x_test[test_order], y_test[test_order])
+
+
+def load_cifar10(
+    n_train: int | None = None, n_test: int | None = None, with_info: bool = False
+) -> tuple:
+    """CIFAR-10 as ``(x_train, y_train), (x_test, y_test)``; colour images ``(N, 32, 32, 3)`` ``uint8``.
+
+    Labels are ``uint8`` of shape ``(N,)`` from every source (Keras' own loader gives ``(N, 1)``;
+    we flatten it so the labels look like MNIST's).
+
+    Online: ``keras.datasets.cifar10.load_data()``, 50,000 / 10,000 images of the classes in
+    :data:`CIFAR10_CLASSES`. Offline there is no CIFAR-10 to be had, so a **stand-in** with the
+    same shapes, dtype and number of classes is used instead, and announced as such: 32x32
+    patches of ten real photos shipped with scikit-image and scikit-learn (:data:`PATCH_PHOTOS`;
+    the class is the photo a patch comes from), 5,000 / 1,000, test patches cut from a part of
+    each photo that no training patch touches. It is a real-image task with different classes,
+    easier than CIFAR-10: compare its accuracies with nothing published.
+
+    With ``with_info=True`` returns ``(train, test, ImageDataInfo)`` so a notebook can label its
+    plots with the class names of the source it actually got.
+    """
+    _check_count("n_train", n_train)
+    _check_count("n_test", n_test)
+
+    def from_keras() -> tuple:
+        import keras
+
+        return keras.datasets.cifar10.load_data()
+
+    result, how = _try_keras(from_keras, "cifar-10-batches-py-target", CIFAR10_HOST)
+    if result is not None:
+        (x_train, y_train), (x_test, y_test) = result
+        y_train, y_test = np.asarray(y_train, np.uint8).reshape(-1), np.asarray(y_test, np.uint8).reshape(-1)
+        info = ImageDataInfo("cifar10", f"keras.datasets.cifar10 ({how}): CIFAR-10", False, CIFAR10_CLASSES)
+    else:
+        (x_train, y_train), (x_test, y_test) = _photo_patches()
+        x_train, y_train, x_test, y_test = x_train.copy(), y_train.copy(), x_test.copy(), y_test.copy()
+        info = ImageDataInfo(
+            "photo_patches",
+            f"OFFLINE STAND-IN because {how}: NOT CIFAR-10 but 32x32 patches of 10 real photos "
+            f"(scikit-image, scikit-learn); class = which photo (CIFAR-10 needs internet once)",
+            True,
+            PATCH_PHOTOS,
+        )
+    available = (len(y_train), len(y_test))
+    x_train, y_train = stratified_subset(x_train, y_train, n_train)
+    x_test, y_test = stratified_subset(x_test, y_test, n_test, seed=SPLIT_SEED + 1)
+    _announce(
+        f"CIFAR-10 source: {info.source}. Using {len(y_train):,} train / {len(y_test):,} test images "
+        f"(of {available[0]:,} / {available[1]:,})."
+    )
+    splits = ((x_train, y_train), (x_test, y_test))
+    return (*splits, info) if with_info else splits
+
+
 # --------------------------------------------------------------------------- by name
 
 DATASETS: dict[str, Callable[..., object]] = {
     "mnist": load_mnist,
+    "cifar10": load_cifar10,
     **{name: functools.partial(load_tabular, name) for name in TABULAR_DATASETS},
 }
 
@@ -400,7 +544,7 @@ def available_datasets() -> list[str]:
 
 
 def load_dataset(name: str, **kwargs: object) -> object:
-    """Load a dataset by name (``mnist`` or a tabular one); see :func:`available_datasets`."""
+    """Load a dataset by name (``mnist``, ``cifar10`` or a tabular one); see :func:`available_datasets`."""
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(available_datasets())}.")
     return DATASETS[name](**kwargs)

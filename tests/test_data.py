@@ -291,6 +291,73 @@ def test_load_dataset_by_name(offline):
         course_utils.load_dataset("cifar11")
 
 
+# ------------------------------------------------------------------ CIFAR-10 and its offline stand-in
+def test_cifar10_offline_stand_in_has_cifar_shapes_and_says_what_it_is(offline, capsys):
+    (x, y), (t, u), info = course_utils.load_cifar10(with_info=True)
+    assert x.shape == (5000, 32, 32, 3) and t.shape == (1000, 32, 32, 3)
+    assert x.dtype == t.dtype == y.dtype == u.dtype == np.uint8 and y.shape == (5000,)
+    assert np.all(np.bincount(y) == 500) and np.all(np.bincount(u) == 100)
+    assert info.offline and info.name == "photo_patches" and info.class_names == data.PATCH_PHOTOS
+    out = capsys.readouterr().out
+    assert "OFFLINE STAND-IN" in out and "NOT CIFAR-10" in out and "5,000 train / 1,000 test" in out
+
+
+def test_cifar10_stand_in_is_deterministic_shuffled_and_real(offline):
+    (x1, y1), (t1, _) = course_utils.load_cifar10()
+    (x2, y2), (t2, _) = course_utils.load_cifar10()
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(t1, t2)
+    assert not np.all(np.diff(y1.astype(int)) >= 0)  # classes interleaved, not sorted
+    stds = x1.reshape(len(x1), -1).std(axis=1)
+    assert stds.min() > data.PATCH_MIN_STD * 0.5  # no blank patches (box resizing smooths a little)
+    x1[0] = 0  # callers get copies: the cache is untouched
+    (x3, _), _ = course_utils.load_cifar10()
+    assert x3[0].any()
+
+
+def test_cifar10_stand_in_test_patches_come_from_unseen_columns(monkeypatch):
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, size=(120, 400, 3), dtype=np.uint8)  # texture, so no patch is blank
+    photo[:, :300, 0], photo[:, 300:, 0] = 0, 255  # red marks which side of the cut a pixel is on
+    patches = data._patches_from(photo, (300, 400), 40, rng)
+    assert patches.shape == (40, 32, 32, 3) and np.all(patches[..., 0] == 255)
+    patches = data._patches_from(photo, (0, 300), 40, rng)
+    assert np.all(patches[..., 0] == 0)
+
+    cuts = []
+    monkeypatch.setattr(data, "_photo_array", lambda name: photo)
+    monkeypatch.setattr(data, "_patches_from", lambda image, columns, count, rng: cuts.append(columns) or np.zeros((count, 32, 32, 3), np.uint8))
+    data._photo_patches.cache_clear()
+    try:
+        data._photo_patches()
+    finally:
+        data._photo_patches.cache_clear()
+    assert cuts[:2] == [(0, 300), (300, 400)]  # train from the left 75 %, test from the rest
+
+
+def test_cifar10_uses_keras_and_flattens_its_labels(monkeypatch, capsys, tmp_path):
+    import keras
+
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    probed = []
+    monkeypatch.setattr(data, "network_available", lambda host=None, *a, **k: probed.append(host) or True)
+    x = np.zeros((300, 32, 32, 3), np.uint8)
+    y = np.tile(np.arange(10, dtype=np.uint8), 30).reshape(-1, 1)  # Keras gives (N, 1)
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: ((x, y), (x[:100], y[:100])))
+    (xt, yt), (_, ut), info = course_utils.load_cifar10(n_train=100, with_info=True)
+    assert xt.shape == (100, 32, 32, 3) and yt.shape == (100,) and ut.shape == (100,)
+    assert info.class_names[0] == "airplane" and not info.offline
+    assert probed == [data.CIFAR10_HOST]  # CIFAR-10 is not on Google's storage: probe its own host
+    out = capsys.readouterr().out
+    assert "keras.datasets.cifar10 (downloaded)" in out and "STAND-IN" not in out
+
+
+def test_cifar10_rejects_bad_sizes(offline):
+    with pytest.raises(ValueError, match="n_test must be a positive integer"):
+        course_utils.load_cifar10(n_test=0)
+
+
 def test_stratified_subset_checks_lengths():
     with pytest.raises(ValueError, match="differ in length"):
         data.stratified_subset(np.zeros(5), np.zeros(4), 2)
