@@ -103,10 +103,14 @@ def show_images(
     ncols: int = 8,
     max_images: int = 32,
     cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
 ):
     """A grid of images titled with their labels; with ``predictions``, wrong ones in red.
 
     ``images``: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)``, integers 0-255 or floats.
+    One-channel images are stretched to their own range unless ``vmin``/``vmax`` fix the values
+    shown as black and white (``vmin=0, vmax=255`` keeps brightness comparable between images).
     """
     plt = _pyplot()
     images = np.asarray(images)
@@ -133,7 +137,10 @@ def show_images(
         ax.axis("off")
         if i >= count:
             continue
-        ax.imshow(images[i], cmap=cmap if images.ndim == 3 else None)
+        if images.ndim == 3:
+            ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax)
+        else:
+            ax.imshow(images[i])
         title, color = "", "black"
         if labels is not None:
             title = name_of(labels[i])

@@ -78,7 +78,7 @@ def compare_models(
 
     Returns:
         A DataFrame with columns ``model, parameters, seconds_per_epoch, best_val_<metric>,
-        best_epoch, test_<metric>, test_loss``. ``df.attrs["histories"]`` holds each model's
+        best_epoch, test_<metric>, test_loss`` (no test columns with ``test=None``). ``df.attrs["histories"]`` holds each model's
         ``history.history`` for :func:`course_utils.plots.plot_histories`. With
         ``return_models=True``, returns ``(df, {name: trained model})``.
     """
@@ -87,6 +87,8 @@ def compare_models(
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     for part, pair in (("train", train), ("validation", validation), ("test", test)):
+        if part == "test" and pair is None:
+            continue
         if not isinstance(pair, tuple) or len(pair) != 2 or num_samples(pair[0]) != len(pair[1]):
             raise ValueError(f"{part} must be an (x, y) pair with as many labels as samples")
     key = _metric_key(metric)
@@ -108,18 +110,17 @@ def compare_models(
         if val_key not in history.history:
             raise ValueError(f"history has no {val_key!r}; it has {sorted(history.history)}")
         val = history.history[val_key]
-        test_loss, test_metric = model.evaluate(*test, batch_size=batch_size, verbose=0)
-        rows.append(
-            {
-                "model": name,
-                "parameters": model.count_params(),
-                "seconds_per_epoch": round(seconds_per_epoch(timer.seconds), 3),
-                f"best_val_{key}": float(np.max(val)),
-                "best_epoch": int(np.argmax(val)) + 1,
-                f"test_{key}": float(test_metric),
-                "test_loss": float(test_loss),
-            }
-        )
+        row = {
+            "model": name,
+            "parameters": model.count_params(),
+            "seconds_per_epoch": round(seconds_per_epoch(timer.seconds), 3),
+            f"best_val_{key}": float(np.max(val)),
+            "best_epoch": int(np.argmax(val)) + 1,
+        }
+        if test is not None:
+            test_loss, test_metric = model.evaluate(*test, batch_size=batch_size, verbose=0)
+            row.update({f"test_{key}": float(test_metric), "test_loss": float(test_loss)})
+        rows.append(row)
         histories[name] = history.history
         models[name] = model
     table = pd.DataFrame(rows)

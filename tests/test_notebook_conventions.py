@@ -13,8 +13,17 @@ from conftest import NOTEBOOKS, ROOT
 from course_utils import notebooks as tool
 
 NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
-# **English** (한국어): a term introduced with its Korean name
-TERM = re.compile(r"\*\*([^*\n]+?)\*\*\s*\(([^()\n]*[\uac00-\ud7a3][^()\n]*)\)")
+# A term introduced with its Korean name: **English (한국어)** as notebooks/README.md asks, or
+# **English** (한국어).
+TERM = re.compile(
+    r"\*\*([^*(\n]+?)\s*\(([^()\n]*[\uac00-\ud7a3][^()\n]*)\)\*\*"
+    r"|\*\*([^*\n]+?)\*\*\s*\(([^()\n]*[\uac00-\ud7a3][^()\n]*)\)"
+)
+
+
+def _terms(text):
+    """(English, Korean) pairs introduced in a markdown text."""
+    return [(a or c, b or d) for a, b, c, d in TERM.findall(text)]
 GLOSSARY_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([^|]*[\uac00-\ud7a3][^|]*?)\s*\|", re.MULTILINE)
 
 
@@ -119,13 +128,20 @@ def test_glossary_exists():
     assert len(_glossary()) >= 20
 
 
+def test_term_pattern_finds_both_spellings():
+    text = "A **convolution (합성곱)** and a **filter** (필터), not **bold** (plain) nor (괄호)."
+    assert _terms(text) == [("convolution", "합성곱"), ("filter", "필터")]
+
+
 @each_notebook
 def test_korean_terms_are_in_the_glossary(path):
     glossary = _glossary()
     missing = []
     for cell in _markdown(_load(path)):
-        for english, korean in TERM.findall(cell.source):
-            if english.strip().lower() not in glossary:
+        for english, korean in _terms(cell.source):
+            term = english.strip().lower()
+            singular = {term, term[:-1] if term.endswith("s") else term, term[:-2] if term.endswith("es") else term}
+            if not singular & glossary.keys():
                 missing.append(f"{english} ({korean})")
     assert not missing, f"add to the glossary (용어집) in 00_setup.ipynb: {sorted(set(missing))}"
 

@@ -109,3 +109,13 @@ def test_confusion_matrix_bad_input():
         plot_confusion_matrix(np.eye(3), [0, 1, 2])
     with pytest.raises(ValueError, match="3 entries"):
         plot_confusion_matrix([0, 1, 2], [0, 1])
+
+
+def test_show_images_fixed_gray_range_keeps_brightness_comparable():
+    dark, bright = np.full((4, 4), 40.0), np.full((4, 4), 200.0)
+    dark[0, 0] = bright[0, 0] = 0.0
+    fig = show_images(np.stack([dark, bright]), vmin=0, vmax=255)
+    limits = [ax.images[0].get_clim() for ax in fig.axes[:2]]
+    assert limits == [(0, 255), (0, 255)]
+    fig = show_images(np.stack([dark, bright]))  # default: each image stretched to its own range
+    assert [ax.images[0].get_clim() for ax in fig.axes[:2]] == [(0.0, 40.0), (0.0, 200.0)]

@@ -64,6 +64,22 @@ def test_compare_models_is_reproducible_and_can_return_models():
     assert isinstance(models["linear"], keras.Model)
 
 
+def test_compare_models_without_a_test_set_never_touches_it(monkeypatch):
+    evaluated, original = [], keras.Model.evaluate
+
+    def spy(self, x=None, *args, **kwargs):  # fit() calls evaluate() for the validation data too
+        evaluated.append(x is TEST[0])
+        return original(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", spy)
+    compare_models({"linear": linear}, TRAIN, VAL, TEST, epochs=1, loss="sparse_categorical_crossentropy")
+    assert any(evaluated)  # the spy sees the test set when there is one...
+    evaluated.clear()
+    table = compare_models({"linear": linear}, TRAIN, VAL, None, epochs=1, loss="sparse_categorical_crossentropy")
+    assert not any(evaluated)  # ...and never without one
+    assert list(table.columns) == ["model", "parameters", "seconds_per_epoch", "best_val_accuracy", "best_epoch"]
+
+
 def test_compare_models_accepts_multi_input_models():
     def two_inputs():
         a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
