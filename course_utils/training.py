@@ -78,9 +78,10 @@ def compare_models(
 
     Returns:
         A DataFrame with columns ``model, parameters, seconds_per_epoch, best_val_<metric>,
-        best_epoch, test_<metric>, test_loss`` (no test columns with ``test=None``). ``df.attrs["histories"]`` holds each model's
-        ``history.history`` for :func:`course_utils.plots.plot_histories`. With
-        ``return_models=True``, returns ``(df, {name: trained model})``.
+        best_epoch, test_<metric>, test_loss`` (no test columns with ``test=None``).
+        ``df.attrs["histories"]`` holds each model's ``history.history`` for
+        :func:`course_utils.plots.plot_histories`. With ``return_models=True``, returns
+        ``(df, {name: trained model})``.
     """
     if not builders:
         raise ValueError("builders is empty: pass {name: function that builds a model}")
