@@ -5,6 +5,7 @@ not by ``import course_utils``.
 
 Modules: :mod:`~course_utils.profiles` (run sizes), :mod:`~course_utils.environment`
 (``setup``), :mod:`~course_utils.data` (datasets online and offline),
+:mod:`~course_utils.sequences` (MNIST-1D, real time series, windows, the adding problem),
 :mod:`~course_utils.shapes` (output sizes, parameter counts), :mod:`~course_utils.plots`,
 :mod:`~course_utils.training` (``compare_models``), :mod:`~course_utils.notebooks`
 (maintainers' notebook tools).
@@ -13,6 +14,7 @@ Modules: :mod:`~course_utils.profiles` (run sizes), :mod:`~course_utils.environm
 from .data import DataError, available_datasets, load_cifar10, load_dataset, load_mnist, load_photo, load_tabular
 from .environment import setup
 from .profiles import Profile, get_profile
+from .sequences import load_mnist1d, load_timeseries
 from .shapes import conv_output_size, conv_params, dense_params, keras_output_size, pool_output_size, same_padding
 
 __all__ = [
@@ -27,8 +29,10 @@ __all__ = [
     "load_cifar10",
     "load_dataset",
     "load_mnist",
+    "load_mnist1d",
     "load_photo",
     "load_tabular",
+    "load_timeseries",
     "pool_output_size",
     "same_padding",
     "setup",

@@ -225,14 +225,15 @@ def _subsample_and_announce(
     n_train: int | None,
     n_test: int | None,
     with_info: bool,
+    items: str = "images",
 ) -> tuple:
-    """The common end of the image loaders: stratified subsets (always fresh arrays, so cached
+    """The common end of the dataset loaders: stratified subsets (always fresh arrays, so cached
     sources stay untouched), one line naming the source and counts, and the return value."""
     available = (len(train[1]), len(test[1]))
     x_train, y_train = stratified_subset(*train, n_train)
     x_test, y_test = stratified_subset(*test, n_test, seed=SPLIT_SEED + 1)
     _announce(
-        f"{label} source: {info.source}. Using {len(y_train):,} train / {len(y_test):,} test images "
+        f"{label} source: {info.source}. Using {len(y_train):,} train / {len(y_test):,} test {items} "
         f"(of {available[0]:,} / {available[1]:,})."
     )
     splits = ((x_train, y_train), (x_test, y_test))
@@ -539,10 +540,26 @@ def load_cifar10(
 
 # --------------------------------------------------------------------------- by name
 
+def _load_mnist1d(**kwargs: object) -> object:
+    from .sequences import load_mnist1d
+
+    return load_mnist1d(**kwargs)
+
+
+def _load_timeseries(name: str) -> object:
+    from .sequences import load_timeseries
+
+    return load_timeseries(name)
+
+
+# The names of the time series are those of course_utils.sequences.TIMESERIES (imported lazily:
+# that module builds on this one).
 DATASETS: dict[str, Callable[..., object]] = {
     "mnist": load_mnist,
     "cifar10": load_cifar10,
+    "mnist1d": _load_mnist1d,
     **{name: functools.partial(load_tabular, name) for name in TABULAR_DATASETS},
+    **{name: functools.partial(_load_timeseries, name) for name in ("co2", "sunspots", "seattle_temps", "seattle_weather")},
 }
 
 
@@ -552,7 +569,8 @@ def available_datasets() -> list[str]:
 
 
 def load_dataset(name: str, **kwargs: object) -> object:
-    """Load a dataset by name (``mnist``, ``cifar10`` or a tabular one); see :func:`available_datasets`."""
+    """Load a dataset by name (``mnist``, ``cifar10``, ``mnist1d``, a tabular one or a time series);
+    see :func:`available_datasets`."""
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(available_datasets())}.")
     return DATASETS[name](**kwargs)
