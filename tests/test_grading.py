@@ -37,14 +37,6 @@ from conftest import ROOT
 FIXTURE = ROOT / "tests" / "grading_fixtures" / "numpy_assignment.ipynb"
 
 
-def _has_exercises(path: Path) -> bool:
-    try:
-        return any(nbgrader_role(c) == "test" for c in nbformat.read(path, as_version=4).cells)
-    except Exception:  # unreadable: keep it, so its release test says what is wrong
-        return True
-
-
-COURSE_WITH_EXERCISES = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if _has_exercises(p)]
 #: Small limits for the NumPy fixture (a NumPy worker peaks at about 120 MB of address space).
 FAST = Limits(cell_timeout=3, total_timeout=60, memory_mb=1024, max_restarts=3)
 
@@ -642,23 +634,6 @@ def test_validate_reports_missing_answers_and_failures(assignment, tmp_path, cap
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{")
     assert cli.main(["validate", str(broken), "--assignment", str(reference), *limits]) == 2
-
-
-# ---- the course notebooks --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("notebook", COURSE_WITH_EXERCISES, ids=lambda p: p.stem)
-def test_release_folder_is_up_to_date_and_leak_free(notebook, tmp_path):
-    """CI: `python -m course_utils.grading release` was run after the last notebook change."""
-    single = tmp_path / "src"
-    single.mkdir()
-    (single / notebook.name).write_bytes(notebook.read_bytes())
-    assert release_problems(single, ROOT / "release") == []
-
-
-@pytest.mark.parametrize("notebook", COURSE_WITH_EXERCISES, ids=lambda p: p.stem)
-def test_course_reference_solution_scores_full_and_blank_scores_zero(notebook):
-    assert score_problems(load_assignment(notebook), Limits()) == []
 
 
 def test_keras_level_submissions_of_notebook_02(tmp_path):
