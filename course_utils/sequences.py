@@ -6,8 +6,8 @@
   ``shuffle_time=True`` gives the paper's pixel-shuffled variant (same samples, the 40 time steps
   permuted by one fixed permutation).
 * :func:`load_timeseries`: real measured series that ship inside installed packages
-  (``statsmodels.datasets`` and ``vega_datasets``): Mauna Loa CO2, yearly sunspots, hourly and
-  daily Seattle temperatures.
+  (``statsmodels.datasets`` and ``vega_datasets``): Mauna Loa CO2, yearly sunspots, Seattle's
+  hourly climate normals (30-year averages, not measurements) and measured daily maxima.
 * :func:`chronological_split` and :func:`make_windows`: the plumbing of forecasting (split in time
   order, then cut (lookback -> target) windows).
 * :func:`adding_problem`: the long-range "adding problem" (Hochreiter & Schmidhuber, 1997).
@@ -158,7 +158,10 @@ TIMESERIES: dict[str, tuple] = {
         "°C (converted from °F)",
         "hourly",
         24,
-        "vega_datasets.local_data.seattle_temps: hourly temperature in Seattle, 2010 (NOAA)",
+        (
+            "vega_datasets.local_data.seattle_temps: NOAA hourly climate NORMALS at Seattle-Tacoma airport "
+            "(the 30-year average temperature of each hour of the year, dated 2010; smooth, not measurements)"
+        ),
         "public domain (NOAA); vega_datasets MIT",
     ),
     "seattle_weather": (
@@ -176,7 +179,9 @@ def load_timeseries(name: str) -> TimeSeries:
     """A real univariate time series that ships inside an installed package (never a download).
 
     Names: ``co2`` (weekly, 2,284 steps), ``sunspots`` (yearly, 309), ``seattle_temps`` (hourly,
-    8,759), ``seattle_weather`` (daily maximum, 1,461). See :data:`TIMESERIES`.
+    8,759: NOAA's hourly *normals*, 30-year averages for each hour of the year, so much smoother
+    than weather; the same hour one day later differs by about 0.1 °C), ``seattle_weather``
+    (measured daily maximum, 1,461). See :data:`TIMESERIES`.
     """
     if name not in TIMESERIES:
         raise ValueError(f"Unknown time series {name!r}. Available: {', '.join(sorted(TIMESERIES))}.")
