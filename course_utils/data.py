@@ -87,10 +87,20 @@ def socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
+def keras_home() -> Path:
+    """The Keras cache folder, found the way Keras finds it: ``$KERAS_HOME``, else ``~/.keras``
+    (``/tmp/.keras`` when the home folder is not writable)."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"])
+    base = os.path.expanduser("~")
+    if not os.access(base, os.W_OK):
+        base = "/tmp"
+    return Path(base) / ".keras"
+
+
 def keras_cache_path(filename: str) -> Path:
-    """Where ``keras.datasets`` keeps a downloaded file (``$KERAS_HOME`` or ``~/.keras``)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "datasets" / filename
+    """Where ``keras.datasets`` keeps a downloaded file (under :func:`keras_home`)."""
+    return keras_home() / "datasets" / filename
 
 
 def _announce(message: str) -> None:
@@ -141,12 +151,17 @@ def _manifest(directory: Path) -> dict[str, str]:
     return entries
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file (``hashlib`` algorithm name), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def verify_file(path: Path, expected_sha256: str, label: str, fix: str) -> Path:

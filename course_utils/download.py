@@ -31,7 +31,6 @@ any item could not be fetched or verified (no network, a failed download, a corr
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import urllib.parse
@@ -39,7 +38,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import NETWORK_TIMEOUT, OFFLINE_ENV, network_available, offline_forced, socket_timeout
+from .data import (
+    NETWORK_TIMEOUT,
+    OFFLINE_ENV,
+    file_digest,
+    keras_home,
+    network_available,
+    offline_forced,
+    sha256_of,
+    socket_timeout,
+)
 
 #: ``COURSE_IMAGENET_WEIGHTS=none``: the ImageNet path with random weights (tests only).
 IMAGENET_WEIGHTS_ENV = "COURSE_IMAGENET_WEIGHTS"
@@ -62,30 +70,6 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 class VerificationError(RuntimeError):
     """A file in the cache is not the file it should be; the message says what differs."""
-
-
-def keras_home() -> Path:
-    """The Keras cache folder, found the way Keras finds it: ``$KERAS_HOME``, else ``~/.keras``
-    (``/tmp/.keras`` when the home folder is not writable)."""
-    if "KERAS_HOME" in os.environ:
-        return Path(os.environ["KERAS_HOME"])
-    base = os.path.expanduser("~")
-    if not os.access(base, os.W_OK):
-        base = "/tmp"
-    return Path(base) / ".keras"
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    return _hash_file(path, "sha256")
-
-
-def _hash_file(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hash_algorithm(file_hash: str) -> str:
@@ -132,7 +116,7 @@ class CacheItem:
             raise VerificationError(f"{path} is missing")
         if self.file_hash is not None:
             algorithm = hash_algorithm(self.file_hash)
-            actual = _hash_file(path, algorithm)
+            actual = file_digest(path, algorithm)
             if actual != self.file_hash:
                 raise VerificationError(
                     f"{path.name} is corrupt or truncated: its {algorithm} is {actual[:12]}..., "
@@ -320,16 +304,18 @@ def cached_and_verified(item: CacheItem) -> tuple[bool, str]:
         return False, str(exc)
 
 
-def fetch_item(item: CacheItem, network: bool) -> ItemResult:
+def fetch_item(item: CacheItem, network: bool, cached: tuple[bool, str] | None = None) -> ItemResult:
     """Make sure one item is in the cache and verified; download it when needed and ``network``.
 
-    A stalled download gives up after :data:`~course_utils.data.NETWORK_TIMEOUT` seconds without
-    data (``urlretrieve`` has no timeout of its own).
+    ``cached`` is :func:`cached_and_verified`'s answer when the caller already has it (so a large
+    cached file is not read once more). A stalled download gives up after
+    :data:`~course_utils.data.NETWORK_TIMEOUT` seconds without data (``urlretrieve`` has no
+    timeout of its own).
     """
     path = item.cache_file
-    ok, why = cached_and_verified(item)
+    ok, why = cached_and_verified(item) if cached is None else cached
     if ok:
-        return ItemResult(item, "already cached", path, why, sha256_file(path))
+        return ItemResult(item, "already cached", path, why, sha256_of(path))
     if not network:
         reason = "not in the cache, and no network to fetch it" if not path.exists() else f"{why}; no network to fetch it again"
         return ItemResult(item, "failed", path, reason)
@@ -342,7 +328,7 @@ def fetch_item(item: CacheItem, network: bool) -> ItemResult:
         detail = item.verify(path)
     except VerificationError as exc:
         return ItemResult(item, "failed", path, f"downloaded, but {exc}")
-    return ItemResult(item, "fetched", path, detail, sha256_file(path))
+    return ItemResult(item, "fetched", path, detail, sha256_of(path))
 
 
 def reachable_hosts(items: Sequence[CacheItem], timeout: float = NETWORK_TIMEOUT) -> dict[tuple[str, int], bool]:
@@ -409,7 +395,8 @@ def imagenet_weights_status(names: Sequence[str] | None = None, download: bool =
     if mode not in ("", "imagenet"):
         raise ValueError(f"{IMAGENET_WEIGHTS_ENV} must be 'none' (tests only) or unset, got {mode!r}")
     items = find_items(IMAGENET_ITEMS if names is None else names)
-    missing = [item for item in items if not cached_and_verified(item)[0]]
+    checks = {item.name: cached_and_verified(item) for item in items}
+    missing = [item for item in items if not checks[item.name][0]]
     if not missing:
         return ImageNetStatus(True, "imagenet", False, f"all {len(items)} files in Keras' cache, verified")
     if offline_forced():
@@ -419,7 +406,7 @@ def imagenet_weights_status(names: Sequence[str] | None = None, download: bool =
         return ImageNetStatus(False, None, False, f"not in Keras' cache, and {host[0]} did not answer within {NETWORK_TIMEOUT:.0f} s")
     if not download:
         return ImageNetStatus(True, "imagenet", False, "the network answers; Keras will download the weights")
-    results = [fetch_item(item, network=True) for item in missing]
+    results = [fetch_item(item, network=True, cached=checks[item.name]) for item in missing]
     failed = [r for r in results if not r.ok]
     if failed:
         return ImageNetStatus(False, None, False, f"{failed[0].item.name}: {failed[0].detail}")
@@ -488,12 +475,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     if args.list:
         list_items(items, out)
         return 0
-    needed = [item for item in items if not cached_and_verified(item)[0]]
+    cached = {item.name: cached_and_verified(item) for item in items}
+    needed = [item for item in items if not cached[item.name][0]]
     hosts = {} if not needed or offline_forced() else reachable_hosts(needed)
     if needed:
         up = [f"{host}:{port}" for (host, port), ok in hosts.items() if ok]
         out(f"Fetching {len(needed)} item(s) into {keras_home()} (reachable: {', '.join(up) or 'none'}) ...")
-    results = [fetch_item(item, hosts.get(item.host, False)) for item in items]
+    results = [fetch_item(item, hosts.get(item.host, False), cached[item.name]) for item in items]
     report(results, out)
     if all(r.ok for r in results):
         return 0
