@@ -561,37 +561,29 @@ def load_cifar10(
 
 # --------------------------------------------------------------------------- by name
 
-def _load_mnist1d(**kwargs: object) -> object:
-    from .sequences import load_mnist1d
+def _registry() -> dict[str, Callable[..., object]]:
+    """Every loader by name. The sequence loaders live in course_utils.sequences, which builds on
+    this module, so they are looked up when asked for rather than imported here."""
+    from .sequences import TIMESERIES, load_mnist1d, load_timeseries
 
-    return load_mnist1d(**kwargs)
-
-
-def _load_timeseries(name: str) -> object:
-    from .sequences import load_timeseries
-
-    return load_timeseries(name)
-
-
-# The names of the time series are those of course_utils.sequences.TIMESERIES (imported lazily:
-# that module builds on this one).
-DATASETS: dict[str, Callable[..., object]] = {
-    "mnist": load_mnist,
-    "cifar10": load_cifar10,
-    "mnist1d": _load_mnist1d,
-    **{name: functools.partial(load_tabular, name) for name in TABULAR_DATASETS},
-    **{name: functools.partial(_load_timeseries, name) for name in ("co2", "sunspots", "seattle_temps", "seattle_weather")},
-}
+    return {
+        "mnist": load_mnist,
+        "cifar10": load_cifar10,
+        "mnist1d": load_mnist1d,
+        **{name: functools.partial(load_tabular, name) for name in TABULAR_DATASETS},
+        **{name: functools.partial(load_timeseries, name) for name in TIMESERIES},
+    }
 
 
 def available_datasets() -> list[str]:
     """Names :func:`load_dataset` accepts."""
-    return sorted(DATASETS)
+    return sorted(_registry())
 
 
 def load_dataset(name: str, **kwargs: object) -> object:
     """Load a dataset by name (``mnist``, ``cifar10``, ``mnist1d``, a tabular one or a time series);
     see :func:`available_datasets`."""
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(available_datasets())}.")
-    return DATASETS[name](**kwargs)
+    loaders = _registry()
+    if name not in loaders:
+        raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(sorted(loaders))}.")
+    return loaders[name](**kwargs)

@@ -127,12 +127,12 @@ def _sunspots() -> tuple:
     return dates, frame["SUNACTIVITY"].to_numpy(), ""
 
 
-def _vega(name: str, column: str) -> tuple:
+def _vega(name: str, column: str, fahrenheit: bool = False) -> tuple:
     from vega_datasets import local_data
 
     frame = getattr(local_data, name)()
-    celsius = (frame[column].to_numpy(dtype=np.float64) - 32.0) * 5.0 / 9.0 if name == "seattle_temps" else frame[column].to_numpy()
-    return frame["date"].values, celsius, ""
+    values = frame[column].to_numpy(dtype=np.float64)
+    return frame["date"].values, (values - 32.0) * 5.0 / 9.0 if fahrenheit else values, ""
 
 
 # name -> (loader, unit, frequency, season, source, license)
@@ -154,7 +154,7 @@ TIMESERIES: dict[str, tuple] = {
         "public domain",
     ),
     "seattle_temps": (
-        functools.partial(_vega, "seattle_temps", "temp"),
+        functools.partial(_vega, "seattle_temps", "temp", fahrenheit=True),
         "°C (converted from °F)",
         "hourly",
         24,
