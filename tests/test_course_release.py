@@ -18,7 +18,7 @@ from course_utils.grading.assignment import load_assignment, nbgrader_role
 from course_utils.grading.release import release_problems, score_problems
 from course_utils.grading.sandbox import Limits
 
-from conftest import ROOT
+from conftest import NOTEBOOKS, ROOT
 
 
 def _has_exercises(path: Path) -> bool:
@@ -28,11 +28,11 @@ def _has_exercises(path: Path) -> bool:
         return True
 
 
-COURSE_WITH_EXERCISES = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if _has_exercises(p)]
+COURSE_WITH_EXERCISES = [p for p in NOTEBOOKS if _has_exercises(p)]
 
 
 def test_every_course_notebook_has_exercises():
-    assert [p.name for p in COURSE_WITH_EXERCISES] == [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    assert [p.name for p in COURSE_WITH_EXERCISES] == [p.name for p in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("notebook", COURSE_WITH_EXERCISES, ids=lambda p: p.stem)

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
+from ..data import sha256_of
 from .assignment import Assignment, Submission, SubmissionRejected, build_program, parse_submission_bytes, read_submission
 from .sandbox import Limits, Outcome, Program, RunResult, allow_runs, run_program, stop_all
 
@@ -301,7 +302,7 @@ def discover_submissions(folder: Path, notebook_name: str) -> list[tuple[str, Pa
 
 def _sha256_of(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_of(path)
     except OSError:
         return ""
 
