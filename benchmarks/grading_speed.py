@@ -44,7 +44,11 @@ def write_submissions(notebook: Path, folder: Path, count: int, mix: bool) -> No
     assignment = load_assignment(notebook)
     reference = instructor_answers(assignment)
     for number in range(count):
-        kind = ("correct", "correct", "correct", "wrong", "raises", "blank")[number % 6] if mix else "correct"
+        kind = (
+            ("correct", "correct", "correct", "wrong", "raises", "blank")[number % 6]
+            if mix
+            else "correct"
+        )
         nb = nbformat.from_dict(json.loads(json.dumps(assignment.released)))
         answers = {} if kind == "blank" else {**reference, **(VARIANTS.get(kind) or {})}
         for cell in nb.cells:
@@ -56,7 +60,19 @@ def write_submissions(notebook: Path, folder: Path, count: int, mix: bool) -> No
 def grade(notebook: Path, folder: Path, out: Path, jobs: int) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "course_utils.grading", "grade", str(folder), "--assignment", str(notebook), "-j", str(jobs), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "course_utils.grading",
+            "grade",
+            str(folder),
+            "--assignment",
+            str(notebook),
+            "-j",
+            str(jobs),
+            "--out",
+            str(out),
+        ],
         check=True,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -74,9 +90,12 @@ def measure(label: str, notebook: Path, count: int, jobs: int, mix: bool) -> lis
         results = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
         per = sorted(r["seconds"] for r in results)
         peak = max(r["peak_memory_mb"] for r in results)
-        statuses = {s: sum(r["status"] == s for r in results) for s in {r["status"] for r in results}}
+        statuses = {
+            s: sum(r["status"] == s for r in results) for s in {r["status"] for r in results}
+        }
     return [
-        f"| {label} | {count} | {jobs} | {first:.1f} | {first / count:.2f} | {per[len(per) // 2]:.1f} | {again:.1f} | {peak:.0f} | {statuses} |"
+        f"| {label} | {count} | {jobs} | {first:.1f} | {first / count:.2f} | "
+        f"{per[len(per) // 2]:.1f} | {again:.1f} | {peak:.0f} | {statuses} |"
     ]
 
 
@@ -84,17 +103,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=100, help="NumPy-level submissions (default 100)")
     parser.add_argument("-j", "--jobs", type=int, default=2)
-    parser.add_argument("--keras", type=int, default=0, help="also grade this many submissions of notebook 02")
+    parser.add_argument(
+        "--keras", type=int, default=0, help="also grade this many submissions of notebook 02"
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f} at start")
-    print("\n| assignment | submissions | -j | wall (s) | wall per submission (s) | median worker (s) | cached re-run (s) | peak address space (MB) | statuses |")
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {load:.1f} at start"
+    )
+    print(
+        "\n| assignment | submissions | -j | wall (s) | wall per submission (s) | median worker "
+        "(s) | cached re-run (s) | peak address space (MB) | statuses |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for line in measure("NumPy fixture", FIXTURE, args.n, args.jobs, mix=True):
         print(line, flush=True)
     if args.keras:
         notebook = ROOT / "notebooks" / "02_functional_api.ipynb"
-        for line in measure("02_functional_api (Keras)", notebook, args.keras, args.jobs, mix=False):
+        for line in measure(
+            "02_functional_api (Keras)", notebook, args.keras, args.jobs, mix=False
+        ):
             print(line, flush=True)
     return 0
 

@@ -1,7 +1,8 @@
 """Execute each notebook in a profile and print how long it takes (a benchmark, not a test).
 
     .venv/bin/python benchmarks/notebook_times.py --profile fast
-    .venv/bin/python benchmarks/notebook_times.py --profile full notebooks/01_*.ipynb --save-dir /tmp/executed
+    .venv/bin/python benchmarks/notebook_times.py --profile full notebooks/01_*.ipynb \
+        --save-dir /tmp/executed
 
 Runs notebooks one after another in fresh kernels (the same way nbval does), offline by
 default (COURSE_OFFLINE=1; pass --online to let loaders try the network). Prints a Markdown table
@@ -28,7 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(path: Path, timeout: int) -> tuple[float, nbformat.NotebookNode, str]:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     status = "ok"
     try:
@@ -54,8 +60,10 @@ def main() -> int:
         args.save_dir.mkdir(parents=True, exist_ok=True)
     import keras
 
-    print(f"profile={args.profile} offline={not args.online} backend={keras.backend.backend()} "
-          f"python={platform.python_version()} cpus={os.cpu_count()}")
+    print(
+        f"profile={args.profile} offline={not args.online} backend={keras.backend.backend()} "
+        f"python={platform.python_version()} cpus={os.cpu_count()}"
+    )
     print("\n| notebook | seconds | status |\n|---|---:|---|")
     total, failed = 0.0, 0
     for path in paths:

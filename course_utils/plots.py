@@ -22,25 +22,44 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
     """Accept a Keras ``History`` or a plain ``{name: [values per epoch]}`` dict."""
     values = getattr(history, "history", history)
     if not isinstance(values, Mapping) or not values:
-        raise ValueError("Pass the History that model.fit() returned (or its .history dict); got an empty or unknown object.")
+        raise ValueError(
+            "Pass the History that model.fit() returned (or its .history dict); "
+            "got an empty or unknown object."
+        )
     return {str(k): list(v) for k, v in values.items()}
 
 
 def _pick_metric(hist: Mapping[str, Sequence[float]], metric: str | None) -> str | None:
     if metric is not None:
         if metric not in hist:
-            raise ValueError(f"metric {metric!r} is not in the history; it has: {', '.join(sorted(hist))}")
+            raise ValueError(
+                f"metric {metric!r} is not in the history; it has: {', '.join(sorted(hist))}"
+            )
         return metric
-    candidates = [k for k in hist if not k.startswith("val_") and k not in ("loss", "learning_rate")]
+    candidates = [
+        k for k in hist if not k.startswith("val_") and k not in ("loss", "learning_rate")
+    ]
     return candidates[0] if candidates else None
 
 
 #: Metric names (or parts of names) for which smaller values are better.
-LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "msle", "mape", "crossentropy", "hinge", "poisson", "divergence")
+LOWER_IS_BETTER = (
+    "loss",
+    "error",
+    "mae",
+    "mse",
+    "rmse",
+    "msle",
+    "mape",
+    "crossentropy",
+    "hinge",
+    "poisson",
+    "divergence",
+)
 
 
 def lower_is_better(metric: str) -> bool:
-    """Is a smaller value of ``metric`` better (losses and errors) rather than larger (accuracy, AUC)?"""
+    """Is a smaller ``metric`` better (losses, errors) rather than a larger one (accuracy, AUC)?"""
     name = metric.lower().removeprefix("val_")
     return any(part in name for part in LOWER_IS_BETTER)
 
@@ -61,14 +80,16 @@ def plot_history(history: Any, metric: str | None = None, title: str | None = No
     metric = _pick_metric(hist, metric)
     names = ["loss"] + ([metric] if metric else [])
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=True):
         epochs = np.arange(1, len(hist[name]) + 1)
         ax.plot(epochs, hist[name], "o-", label=f"train {name}")
         val = hist.get(f"val_{name}")
         if val is not None:
             ax.plot(epochs, val, "s--", label=f"validation {name}")
             best = int(np.nanargmin(val) if lower_is_better(name) else np.nanargmax(val))
-            ax.axvline(best + 1, color="gray", linestyle=":", label=f"best validation (epoch {best + 1})")
+            ax.axvline(
+                best + 1, color="gray", linestyle=":", label=f"best validation (epoch {best + 1})"
+            )
         _label_epoch_axes(ax, name)
     if title:
         fig.suptitle(title)
@@ -76,7 +97,12 @@ def plot_history(history: Any, metric: str | None = None, title: str | None = No
     return fig
 
 
-def plot_histories(histories: Mapping[str, Any], metric: str = "accuracy", validation: bool = True, title: str | None = None):
+def plot_histories(
+    histories: Mapping[str, Any],
+    metric: str = "accuracy",
+    validation: bool = True,
+    title: str | None = None,
+):
     """One curve per model for ``metric`` (validation by default): learning curves side by side."""
     plt = _pyplot()
     if not histories:
@@ -86,7 +112,9 @@ def plot_histories(histories: Mapping[str, Any], metric: str = "accuracy", valid
     for name, history in histories.items():
         hist = _history_dict(history)
         if key not in hist:
-            raise ValueError(f"{name!r} has no {key!r} in its history; it has: {', '.join(sorted(hist))}")
+            raise ValueError(
+                f"{name!r} has no {key!r} in its history; it has: {', '.join(sorted(hist))}"
+            )
         ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], "o-", label=name)
     _label_epoch_axes(ax, key)
     if title:
@@ -117,7 +145,9 @@ def show_images(
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
-        raise ValueError(f"images must be (N, H, W), (N, H, W, 1) or (N, H, W, 3); got shape {images.shape}")
+        raise ValueError(
+            f"images must be (N, H, W), (N, H, W, 1) or (N, H, W, 3); got shape {images.shape}"
+        )
     if ncols < 1 or max_images < 1:
         raise ValueError("ncols and max_images must be positive")
     for name, seq in (("labels", labels), ("predictions", predictions)):
@@ -145,7 +175,11 @@ def show_images(
         if labels is not None:
             title = name_of(labels[i])
         if predictions is not None:
-            title = f"{title}→{name_of(predictions[i])}" if labels is not None else name_of(predictions[i])
+            title = (
+                f"{title}→{name_of(predictions[i])}"
+                if labels is not None
+                else name_of(predictions[i])
+            )
             if labels is not None and predictions[i] != labels[i]:
                 color = "red"
         ax.set_title(title, fontsize=9, color=color)
@@ -154,7 +188,10 @@ def show_images(
 
 
 def plot_confusion_matrix(
-    y_true: Sequence[Any], y_pred: Sequence[Any], class_names: Sequence[str] | None = None, normalize: bool = False
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    class_names: Sequence[str] | None = None,
+    normalize: bool = False,
 ):
     """Confusion matrix (rows: true class, columns: predicted), drawn by scikit-learn."""
     plt = _pyplot()
@@ -164,7 +201,8 @@ def plot_confusion_matrix(
     y_pred = np.asarray(y_pred)
     if y_true.ndim != 1 or y_pred.ndim != 1:
         raise ValueError(
-            f"y_true and y_pred must be 1-D class indices, got shapes {y_true.shape} and {y_pred.shape} "
+            f"y_true and y_pred must be 1-D class indices, got shapes {y_true.shape} and "
+            f"{y_pred.shape} "
             "(for one-hot or probabilities use .argmax(axis=1))"
         )
     if len(y_true) != len(y_pred):

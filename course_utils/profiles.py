@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .loading import check_count
+
 PROFILE_ENV = "COURSE_PROFILE"
 PROFILES = ("full", "fast")
 DEFAULT_PROFILE = "full"
@@ -24,13 +26,6 @@ DEFAULT_PROFILE = "full"
 FAST_DEFAULT_EPOCHS = 2
 
 T = TypeVar("T")
-
-
-def _check_count(name: str, value: object, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,23 +51,26 @@ class Profile:
 
     def epochs(self, full: int, fast: int | None = None) -> int:
         """Epochs to train: ``full`` for learners; ``fast`` (default ``min(full, 2)``) in CI."""
-        _check_count("full", full)
-        _check_count("fast", fast, allow_none=True)
+        full = check_count("full", full)
+        fast = check_count("fast", fast, allow_none=True)
         if not self.is_fast:
             return full
         return fast if fast is not None else min(full, FAST_DEFAULT_EPOCHS)
 
     def samples(self, full: int | None, fast: int) -> int | None:
         """How many samples to use: ``full`` (``None`` = all) for learners, ``fast`` in CI."""
-        _check_count("full", full, allow_none=True)
-        _check_count("fast", fast)
+        full = check_count("full", full, allow_none=True)
+        fast = check_count("fast", fast)
         if not self.is_fast:
             return full
         return fast if full is None else min(full, fast)
 
     def describe(self) -> str:
         if self.is_fast:
-            return "fast: small samples and few epochs (CI); numbers are NOT the ones the text discusses"
+            return (
+                "fast: small samples and few epochs (CI); "
+                "numbers are NOT the ones the text discusses"
+            )
         return "full: all the data and epochs the text discusses (what learners run)"
 
 

@@ -12,7 +12,8 @@
   order, then cut (lookback -> target) windows).
 * :func:`adding_problem`: the long-range "adding problem" (Hochreiter & Schmidhuber, 1997).
 
-Every loader prints one line naming its source, like the image loaders in :mod:`course_utils.data`.
+Every loader prints one line naming its source, like the image loaders in :mod:`course_utils.data`;
+both build on :mod:`course_utils.loading` (seeds, subsets, that line), not on each other.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import functools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
-from .data import SPLIT_SEED, ImageDataInfo, _announce, _check_count, _subsample_and_announce
+from .loading import SPLIT_SEED, ImageDataInfo, Split, announce, check_count, subsample_and_announce
 
 MNIST1D_LENGTH = 40
 MNIST1D_CITATION = "Greydanus (2020), 'Scaling down deep learning', arXiv:2011.14439"
@@ -43,11 +45,15 @@ def _global_rng_preserved() -> Iterator[None]:
 
 
 @functools.lru_cache(maxsize=2)
-def _mnist1d_arrays(shuffle_time: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _mnist1d_arrays(
+    shuffle_time: bool,
+) -> tuple[Split, Split]:
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:  # pragma: no cover - the package is in requirements.txt
-        raise ImportError("MNIST-1D needs the mnist1d package: pip install -r requirements.txt") from exc
+        raise ImportError(
+            "MNIST-1D needs the mnist1d package: pip install -r requirements.txt"
+        ) from exc
     args = get_dataset_args()
     args.shuffle_seq = shuffle_time
     with _global_rng_preserved():
@@ -59,9 +65,38 @@ def _mnist1d_arrays(shuffle_time: bool) -> tuple[tuple[np.ndarray, np.ndarray], 
     return (x_train, y_train), (x_test, y_test)
 
 
+@overload
 def load_mnist1d(
-    n_train: int | None = None, n_test: int | None = None, shuffle_time: bool = False, with_info: bool = False
-) -> tuple:
+    n_train: int | None = None,
+    n_test: int | None = None,
+    shuffle_time: bool = False,
+    with_info: Literal[False] = False,
+) -> tuple[Split, Split]: ...
+@overload
+def load_mnist1d(
+    n_train: int | None, n_test: int | None, shuffle_time: bool, with_info: Literal[True]
+) -> tuple[Split, Split, ImageDataInfo]: ...
+@overload
+def load_mnist1d(
+    n_train: int | None = None,
+    n_test: int | None = None,
+    shuffle_time: bool = False,
+    *,
+    with_info: Literal[True],
+) -> tuple[Split, Split, ImageDataInfo]: ...
+@overload
+def load_mnist1d(
+    n_train: int | None = None,
+    n_test: int | None = None,
+    shuffle_time: bool = False,
+    with_info: bool = False,
+) -> tuple[Split, Split] | tuple[Split, Split, ImageDataInfo]: ...
+def load_mnist1d(
+    n_train: int | None = None,
+    n_test: int | None = None,
+    shuffle_time: bool = False,
+    with_info: bool = False,
+) -> tuple[Split, Split] | tuple[Split, Split, ImageDataInfo]:
     """MNIST-1D: ten 1-D digit templates, shifted, scaled, sheared, noised, cut to 40 steps.
 
     Args:
@@ -75,16 +110,26 @@ def load_mnist1d(
         the whole dataset, as published), ``y`` uint8 ``(N,)`` in 0..9. Add a feature axis
         (``x[..., None]``) for Conv1D/RNN layers, which want ``(batch, time, features)``.
     """
+    check_count("n_train", n_train, allow_none=True)
+    check_count("n_test", n_test, allow_none=True)
     train, test = _mnist1d_arrays(bool(shuffle_time))
     from importlib.metadata import version as installed_version
 
     version = installed_version("mnist1d")
     source = (
-        f"generated locally by the mnist1d package ({version}) with the published default arguments "
-        f"(seed 42; {MNIST1D_CITATION}){'; time steps SHUFFLED by a fixed permutation' if shuffle_time else ''}"
+        f"generated locally by the mnist1d package ({version}) with the published default "
+        f"arguments (seed 42; {MNIST1D_CITATION})"
+        f"{'; time steps SHUFFLED by a fixed permutation' if shuffle_time else ''}"
     )
-    info = ImageDataInfo("mnist1d_shuffled" if shuffle_time else "mnist1d", source, False, tuple(str(d) for d in range(10)))
-    return _subsample_and_announce("MNIST-1D", info, train, test, n_train, n_test, with_info, items="sequences")
+    info = ImageDataInfo(
+        "mnist1d_shuffled" if shuffle_time else "mnist1d",
+        source,
+        False,
+        tuple(str(d) for d in range(10)),
+    )
+    return subsample_and_announce(
+        "MNIST-1D", info, train, test, n_train, n_test, with_info, items="sequences"
+    )
 
 
 # --------------------------------------------------------------------------- time series
@@ -142,7 +187,8 @@ TIMESERIES: dict[str, tuple] = {
         "ppm",
         "weekly",
         52,
-        "statsmodels.datasets.co2: weekly atmospheric CO2 at Mauna Loa, 1958-2001 (Keeling & Whorf, SIO, CDIAC)",
+        "statsmodels.datasets.co2: weekly atmospheric CO2 at Mauna Loa, 1958-2001 "
+        "(Keeling & Whorf, SIO, CDIAC)",
         "public domain",
     ),
     "sunspots": (
@@ -159,8 +205,9 @@ TIMESERIES: dict[str, tuple] = {
         "hourly",
         24,
         (
-            "vega_datasets.local_data.seattle_temps: NOAA hourly climate NORMALS at Seattle-Tacoma airport "
-            "(the 30-year average temperature of each hour of the year, dated 2010; smooth, not measurements)"
+            "vega_datasets.local_data.seattle_temps: NOAA hourly climate NORMALS at "
+            "Seattle-Tacoma airport (the 30-year average temperature of each hour of the year, "
+            "dated 2010; smooth, not measurements)"
         ),
         "public domain (NOAA); vega_datasets MIT",
     ),
@@ -169,7 +216,8 @@ TIMESERIES: dict[str, tuple] = {
         "°C (daily maximum)",
         "daily",
         365,
-        "vega_datasets.local_data.seattle_weather: daily maximum temperature in Seattle, 2012-2015 (NOAA)",
+        "vega_datasets.local_data.seattle_weather: daily maximum temperature in Seattle, "
+        "2012-2015 (NOAA)",
         "public domain (NOAA); vega_datasets MIT",
     ),
 }
@@ -184,17 +232,24 @@ def load_timeseries(name: str) -> TimeSeries:
     (measured daily maximum, 1,461). See :data:`TIMESERIES`.
     """
     if name not in TIMESERIES:
-        raise ValueError(f"Unknown time series {name!r}. Available: {', '.join(sorted(TIMESERIES))}.")
+        raise ValueError(
+            f"Unknown time series {name!r}. Available: {', '.join(sorted(TIMESERIES))}."
+        )
     loader, unit, frequency, season, source, license_ = TIMESERIES[name]
     dates, values, notes = loader()
     values = np.asarray(values, dtype=np.float32)
     if not np.isfinite(values).all():  # pragma: no cover - a broken package install
-        raise ValueError(f"{name}: the series has missing values after loading; reinstall the package that ships it")
-    _announce(
+        raise ValueError(
+            f"{name}: the series has missing values after loading; "
+            "reinstall the package that ships it"
+        )
+    announce(
         f"Time series {name!r} source: {source}. {len(values):,} {frequency} steps in {unit}"
         f"{f' ({notes})' if notes else ''}."
     )
-    return TimeSeries(name, values, np.asarray(dates), unit, frequency, season, source, license_, notes)
+    return TimeSeries(
+        name, values, np.asarray(dates), unit, frequency, season, source, license_, notes
+    )
 
 
 def chronological_split(
@@ -209,15 +264,24 @@ def chronological_split(
         if not 0 < fraction < 1:
             raise ValueError(f"{label} must be a fraction between 0 and 1, got {fraction!r}")
     if validation + test >= 1:
-        raise ValueError(f"validation + test = {validation + test:g} leaves nothing to train on; use smaller fractions")
+        raise ValueError(
+            f"validation + test = {validation + test:g} leaves nothing to train on; "
+            "use smaller fractions"
+        )
     n = len(values)
     n_test, n_val = int(round(n * test)), int(round(n * validation))
     if min(n_test, n_val, n - n_test - n_val) < 1:
         raise ValueError(f"a series of {n} steps is too short to split into train/validation/test")
-    return values[: n - n_val - n_test], values[n - n_val - n_test : n - n_test], values[n - n_test :]
+    return (
+        values[: n - n_val - n_test],
+        values[n - n_val - n_test : n - n_test],
+        values[n - n_test :],
+    )
 
 
-def make_windows(values: np.ndarray, lookback: int, horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def make_windows(
+    values: np.ndarray, lookback: int, horizon: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut a series into (input window, target) pairs for supervised forecasting.
 
     ``x[i] = values[i : i + lookback]`` and ``y[i] = values[i + lookback + horizon - 1]``:
@@ -231,15 +295,16 @@ def make_windows(values: np.ndarray, lookback: int, horizon: int = 1) -> tuple[n
     >>> x[:, :, 0].tolist(), y.tolist()
     ([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]], [3.0, 4.0, 5.0])
     """
-    _check_count("lookback", lookback)
-    _check_count("horizon", horizon)
+    check_count("lookback", lookback)
+    check_count("horizon", horizon)
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 1:
         raise ValueError(f"make_windows wants a 1-D series, got shape {values.shape}")
     n = len(values) - lookback - horizon + 1
     if n < 1:
         raise ValueError(
-            f"a series of {len(values)} steps has no window of lookback={lookback} plus horizon={horizon}; "
+            f"a series of {len(values)} steps has no window of lookback={lookback} plus "
+            f"horizon={horizon}; "
             "use a shorter lookback or a longer series"
         )
     x = np.lib.stride_tricks.sliding_window_view(values, lookback)[:n]
@@ -250,7 +315,7 @@ def make_windows(values: np.ndarray, lookback: int, horizon: int = 1) -> tuple[n
 
 
 def adding_problem(n: int, length: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """The adding problem (Hochreiter & Schmidhuber, 1997; the variant of Le, Jaitly & Hinton, 2015).
+    """The adding problem (Hochreiter & Schmidhuber, 1997; as in Le, Jaitly & Hinton, 2015).
 
     Each sequence has two channels: random numbers in [0, 1), and a marker that is 1 at exactly
     two steps (one in the first half, one in the second half) and 0 elsewhere. The target is the
@@ -261,8 +326,8 @@ def adding_problem(n: int, length: int, seed: int = SPLIT_SEED) -> tuple[np.ndar
     Returns:
         ``x`` float32 ``(n, length, 2)`` and ``y`` float32 ``(n,)``.
     """
-    _check_count("n", n)
-    _check_count("length", length)
+    check_count("n", n)
+    check_count("length", length)
     if length < 2:
         raise ValueError(f"length must be at least 2 (one marker in each half), got {length}")
     rng = np.random.default_rng(seed)

@@ -27,7 +27,9 @@ def _int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+def conv_output_size(
+    n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
     """Output length of a convolution along one axis, with explicit zero ``padding`` on each side.
 
     >>> conv_output_size(6, 3)          # the syllabus' worked example
@@ -46,14 +48,16 @@ def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0, dil
     padded = n + 2 * padding
     if span > padded:
         raise ValueError(
-            f"The window does not fit: kernel {kernel} with dilation {dilation} spans {span} positions, "
-            f"but the padded input has only {padded} ({n} + 2*{padding}). Use a smaller kernel or dilation, or more padding."
+            f"The window does not fit: kernel {kernel} with dilation {dilation} spans {span} "
+            "positions, "
+            f"but the padded input has only {padded} ({n} + 2*{padding}). "
+            "Use a smaller kernel or dilation, or more padding."
         )
     return (padded - span) // stride + 1
 
 
 def pool_output_size(n: int, pool: int, stride: int | None = None, padding: int = 0) -> int:
-    """Output length of max/average pooling; ``stride`` defaults to ``pool`` as in Keras and PyTorch.
+    """Output length of max/average pooling; ``stride`` defaults to ``pool`` (Keras, PyTorch).
 
     >>> pool_output_size(28, 2)
     14
@@ -63,12 +67,19 @@ def pool_output_size(n: int, pool: int, stride: int | None = None, padding: int 
     pool = _int("pool", pool, 1)
     padding = _int("padding", padding, 0)
     if 2 * padding > pool:
-        raise ValueError(f"padding {padding} is more than half the pool size {pool}: some windows would see only padding.")
+        raise ValueError(
+            f"padding {padding} is more than half the pool size {pool}: "
+            "some windows would see only padding."
+        )
     return conv_output_size(n, pool, stride=pool if stride is None else stride, padding=padding)
 
 
-def keras_output_size(n: int, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> int:
-    """Output length of a Keras ``Conv*D``/``*Pooling*D`` layer with ``padding='valid'|'same'|'causal'``.
+def keras_output_size(
+    n: int, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1
+) -> int:
+    """Output length of a Keras ``Conv*D``/``*Pooling*D`` layer, by its ``padding`` mode.
+
+    ``padding`` is ``'valid'``, ``'same'`` or ``'causal'``.
 
     >>> keras_output_size(28, 3, padding="same")
     28
@@ -76,7 +87,9 @@ def keras_output_size(n: int, kernel: int, stride: int = 1, padding: str = "vali
     14
     """
     if not isinstance(padding, str) or padding.lower() not in KERAS_PADDINGS:
-        raise ValueError(f"padding must be one of {', '.join(repr(p) for p in KERAS_PADDINGS)}, got {padding!r}")
+        raise ValueError(
+            f"padding must be one of {', '.join(repr(p) for p in KERAS_PADDINGS)}, got {padding!r}"
+        )
     padding = padding.lower()
     if padding == "valid":
         return conv_output_size(n, kernel, stride=stride, padding=0, dilation=dilation)
@@ -88,7 +101,9 @@ def keras_output_size(n: int, kernel: int, stride: int = 1, padding: str = "vali
 
 
 def same_padding(n: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
-    """Zeros Keras/TensorFlow add (before, after) for ``padding='same'``; odd totals put the extra one after.
+    """Zeros Keras/TensorFlow add (before, after) for ``padding='same'``.
+
+    An odd total puts the extra zero after.
 
     >>> same_padding(28, 3)
     (1, 1)
@@ -130,7 +145,9 @@ def conv_params(
     filters = _int("filters", filters, 1)
     groups = _int("groups", groups, 1)
     if in_channels % groups or filters % groups:
-        raise ValueError(f"groups={groups} must divide both in_channels ({in_channels}) and filters ({filters})")
+        raise ValueError(
+            f"groups={groups} must divide both in_channels ({in_channels}) and filters ({filters})"
+        )
     return window * (in_channels // groups) * filters + (filters if use_bias else 0)
 
 

@@ -6,10 +6,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import keras
 import numpy as np
 import pandas as pd
-
-import keras
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -26,7 +25,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def seconds_per_epoch(seconds: Sequence[float]) -> float:
-    """Typical epoch time: the mean without the first epoch (which also builds and compiles the graph)."""
+    """Typical epoch time: the mean without the first epoch (which also builds and compiles)."""
     if not seconds:
         raise ValueError("no epochs were timed")
     steady = seconds[1:] if len(seconds) > 1 else seconds
@@ -34,7 +33,7 @@ def seconds_per_epoch(seconds: Sequence[float]) -> float:
 
 
 def num_samples(x: Any) -> int:
-    """Number of samples in model inputs: an array, or a list/tuple/dict of arrays (multi-input models)."""
+    """Number of samples in model inputs: an array, or a list/tuple/dict of arrays (multi-input)."""
     if isinstance(x, Mapping):
         x = list(x.values())
     if isinstance(x, (list, tuple)):
@@ -42,7 +41,9 @@ def num_samples(x: Any) -> int:
             raise ValueError("the inputs are an empty list or dict")
         sizes = {len(part) for part in x}
         if len(sizes) != 1:
-            raise ValueError(f"the model's inputs have different numbers of samples: {sorted(sizes)}")
+            raise ValueError(
+                f"the model's inputs have different numbers of samples: {sorted(sizes)}"
+            )
         return sizes.pop()
     return len(x)
 
@@ -97,15 +98,23 @@ def compare_models(
     for name, build in builders.items():
         if isinstance(build, keras.Model) or not callable(build):
             raise TypeError(
-                f"builders[{name!r}] must be a function that builds the model (e.g. `lambda: make_cnn()`), "
+                f"builders[{name!r}] must be a function that builds the model (e.g. `lambda: "
+                "make_cnn()`), "
                 "so every model starts from fresh weights under the same seed"
             )
         keras.utils.set_random_seed(seed)
         model = build()
-        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss, metrics=[metric])
+        model.compile(
+            optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss, metrics=[metric]
+        )
         timer = EpochTimer()
         history = model.fit(
-            *train, validation_data=validation, epochs=epochs, batch_size=batch_size, callbacks=[timer], verbose=verbose
+            *train,
+            validation_data=validation,
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=[timer],
+            verbose=verbose,
         )
         val_key = f"val_{key}"
         if val_key not in history.history:

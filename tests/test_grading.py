@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -29,7 +30,15 @@ from course_utils.grading.assignment import (
     release_notebook,
 )
 from course_utils.grading.gradebook import GradingError, grade_folder, grade_submission
-from course_utils.grading.release import instructor_answers, leaks, notebook_text, release, release_problems, score_problems, secret_lines
+from course_utils.grading.release import (
+    instructor_answers,
+    leaks,
+    notebook_text,
+    release,
+    release_problems,
+    score_problems,
+    secret_lines,
+)
 from course_utils.grading.sandbox import Limits
 
 from conftest import ROOT
@@ -42,7 +51,9 @@ FAST = Limits(cell_timeout=3, total_timeout=60, memory_mb=1024, max_restarts=3)
 
 CORRECT = {
     "ex1-solution": "def column_means(x):\n    return np.asarray(x, dtype=float).mean(axis=0)",
-    "ex2-solution": "def normalize(v):\n    v = np.asarray(v, dtype=float)\n    return v / np.linalg.norm(v)",
+    "ex2-solution": (
+        "def normalize(v):\n    v = np.asarray(v, dtype=float)\n    return v / np.linalg.norm(v)"
+    ),
     "ex3-solution": "def count_positive(x):\n    return int(np.sum(np.asarray(x) > 0))",
 }
 WRONG = {
@@ -57,8 +68,10 @@ def assignment():
     return load_assignment(FIXTURE)
 
 
-def submission(assignment, answers: dict[str, str] | None = None, edit=None) -> nbformat.NotebookNode:
-    """The released notebook with ``answers`` put in the answer cells; ``edit(nb)`` tampers further."""
+def submission(
+    assignment, answers: dict[str, str] | None = None, edit=None
+) -> nbformat.NotebookNode:
+    """The released notebook with ``answers`` in the answer cells; ``edit(nb)`` tampers further."""
     nb = nbformat.from_dict(json.loads(json.dumps(assignment.released)))
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -93,7 +106,15 @@ def _claim_points(nb):
     for cell in cells_with(nb, "test"):
         cell.metadata["nbgrader"]["points"] = 100
     bonus = nbformat.v4.new_code_cell("pass")
-    bonus.metadata["nbgrader"] = {"grade": True, "grade_id": "bonus", "locked": True, "points": 1000, "schema_version": 3, "solution": False, "task": False}
+    bonus.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": "bonus",
+        "locked": True,
+        "points": 1000,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
     nb.cells.append(bonus)
 
 
@@ -103,7 +124,8 @@ def _edit_setup(nb):
             cell.source = "data = np.zeros((4, 3))"
 
 
-#: What a cheater patches so that the WRONG answers pass every fixture test (without protection they do).
+#: What a cheater patches so that the WRONG answers pass every fixture test (without protection
+#: they do).
 PATCHES = """
 import builtins, math
 import numpy
@@ -122,11 +144,19 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
         "correct": submission(assignment, CORRECT),
         "blank": submission(assignment),
         "wrong": submission(assignment, WRONG),
-        "infinite_loop_in_call": submission(assignment, {**CORRECT, "ex1-solution": "def column_means(x):\n    while True:\n        pass"}),
-        "infinite_loop_at_top": submission(assignment, {**CORRECT, "ex1-solution": CORRECT["ex1-solution"] + "\n\nwhile True:\n    pass"}),
+        "infinite_loop_in_call": submission(
+            assignment,
+            {**CORRECT, "ex1-solution": "def column_means(x):\n    while True:\n        pass"},
+        ),
+        "infinite_loop_at_top": submission(
+            assignment,
+            {**CORRECT, "ex1-solution": CORRECT["ex1-solution"] + "\n\nwhile True:\n    pass"},
+        ),
         "loop_that_ignores_alarms": submission(
             assignment,
-            {**CORRECT, "ex1-solution": _dedent("""
+            {
+                **CORRECT,
+                "ex1-solution": _dedent("""
                 def column_means(x):
                     while True:
                         try:
@@ -134,29 +164,43 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
                                 pass
                         except BaseException:
                             continue
-                """)},
+                """),
+            },
         ),
         "memory_bomb": submission(
             assignment,
             {
                 **ok3,
-                "ex1-solution": "def column_means(x):\n    hog = bytearray(64 * 2**30)\n    return hog",
+                "ex1-solution": (
+                    "def column_means(x):\n    hog = bytearray(64 * 2**30)\n    return hog"
+                ),
                 "ex2-solution": "hog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))",
             },
         ),
         "exceptions": submission(
             assignment,
-            {**ok3, "ex1-solution": 'raise ValueError("boom at the top")', "ex2-solution": "def normalize(v):\n    return 1 / 0"},
+            {
+                **ok3,
+                "ex1-solution": 'raise ValueError("boom at the top")',
+                "ex2-solution": "def normalize(v):\n    return 1 / 0",
+            },
         ),
         "edited_tests": submission(assignment, WRONG, _edit_tests),
         "deleted_tests": submission(assignment, WRONG, _delete_tests),
         "claims_points": submission(assignment, ok3, _claim_points),
-        "edited_teaching_cell": submission(assignment, {"ex1-solution": "def column_means(x):\n    return np.zeros(3)"}, _edit_setup),
+        "edited_teaching_cell": submission(
+            assignment,
+            {"ex1-solution": "def column_means(x):\n    return np.zeros(3)"},
+            _edit_setup,
+        ),
         "monkeypatch_at_top": submission(
             assignment,
             {
                 **WRONG,
-                "ex3-solution": "def count_positive(x):\n    return float(np.sum(np.asarray(x) > 0))  # not an int"
+                "ex3-solution": (
+                    "def count_positive(x):\n    return float(np.sum(np.asarray(x) > 0)) "
+                    " # not an int"
+                )
                 + "\n\n"
                 + _dedent(PATCHES),
             },
@@ -164,8 +208,12 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
         "monkeypatch_during_test": submission(
             assignment,
             {
-                "ex1-solution": "def column_means(x):\n" + textwrap.indent(_dedent(PATCHES), "    ") + "\n    return np.zeros(np.shape(x)[1])",
-                "ex2-solution": "def normalize(v):\n" + textwrap.indent(_dedent(PATCHES), "    ") + "\n    return v",
+                "ex1-solution": "def column_means(x):\n"
+                + textwrap.indent(_dedent(PATCHES), "    ")
+                + "\n    return np.zeros(np.shape(x)[1])",
+                "ex2-solution": "def normalize(v):\n"
+                + textwrap.indent(_dedent(PATCHES), "    ")
+                + "\n    return v",
                 "ex3-solution": "def count_positive(x):\n"
                 + textwrap.indent(_dedent(PATCHES), "    ")
                 + "\n    return float(np.sum(np.asarray(x) > 0))",
@@ -173,7 +221,11 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
         ),
         "patched_code_objects": submission(
             assignment,
-            {**WRONG, "ex2-solution": WRONG["ex2-solution"] + "\n\nnp.testing.assert_allclose.__code__ = (lambda *a, **k: None).__code__"},
+            {
+                **WRONG,
+                "ex2-solution": WRONG["ex2-solution"]
+                + "\n\nnp.testing.assert_allclose.__code__ = (lambda *a, **k: None).__code__",
+            },
         ),
         "rebinds_names_during_test": submission(
             assignment,
@@ -186,13 +238,16 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
                             self.real, self.fakes = real, fakes
 
                         def __getattr__(self, name):
-                            return self.fakes[name] if name in self.fakes else getattr(self.real, name)
+                            if name in self.fakes:
+                                return self.fakes[name]
+                            return getattr(self.real, name)
 
                     def cheat():
                         import math as real_math, numpy as real_np
                         yes = lambda *a, **k: True
                         testing = Proxy(real_np.testing, assert_allclose=lambda *a, **k: None)
-                        globals()["np"] = Proxy(real_np, allclose=yes, array_equal=yes, testing=testing)
+                        fake_np = Proxy(real_np, allclose=yes, array_equal=yes, testing=testing)
+                        globals()["np"] = fake_np
                         globals()["math"] = Proxy(real_math, isclose=yes)
                         globals()["isinstance"] = yes
 
@@ -201,14 +256,19 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
                         return np.zeros(np.shape(x)[1])
                     """),
                 "ex2-solution": "def normalize(v):\n    cheat()\n    return v",
-                "ex3-solution": "def count_positive(x):\n    cheat()\n    return float(np.sum(np.asarray(x) > 0))",
+                "ex3-solution": (
+                    "def count_positive(x):\n    cheat()\n    return float(np.sum(np.asarray(x) "
+                    "> 0))"
+                ),
             },
         ),
         "input_transformer": submission(
             assignment,
             {
                 **WRONG,
-                "ex1-solution": WRONG["ex1-solution"] + "\n\n" + _dedent("""
+                "ex1-solution": WRONG["ex1-solution"]
+                + "\n\n"
+                + _dedent("""
 
 
                     ip = get_ipython()
@@ -221,7 +281,9 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
             assignment,
             {
                 **WRONG,
-                "ex1-solution": WRONG["ex1-solution"] + "\n\n" + _dedent("""
+                "ex1-solution": WRONG["ex1-solution"]
+                + "\n\n"
+                + _dedent("""
 
 
                     import threading, time
@@ -264,7 +326,11 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
         ),
         "exits": submission(
             assignment,
-            {**ok3, "ex1-solution": "import os\n\ndef column_means(x):\n    os._exit(0)", "ex2-solution": "import sys\nsys.exit(0)"},
+            {
+                **ok3,
+                "ex1-solution": "import os\n\ndef column_means(x):\n    os._exit(0)",
+                "ex2-solution": "import sys\nsys.exit(0)",
+            },
         ),
         "invalid_json": b'{"cells": [ {"cell_type": "code", "source": "oops"',
         "empty": b"",
@@ -273,7 +339,16 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
             cells=[
                 nbformat.v4.new_code_cell(
                     "def column_means(x):\n    return 1",
-                    metadata={"nbgrader": {"grade": False, "grade_id": "ex1-solution", "locked": False, "schema_version": 3, "solution": True, "task": False}},
+                    metadata={
+                        "nbgrader": {
+                            "grade": False,
+                            "grade_id": "ex1-solution",
+                            "locked": False,
+                            "schema_version": 3,
+                            "solution": True,
+                            "task": False,
+                        }
+                    },
                 )
             ]
         ),
@@ -282,13 +357,15 @@ def _student_cases(assignment) -> dict[str, bytes | nbformat.NotebookNode]:
 
 @pytest.fixture(scope="module")
 def graded(assignment, tmp_path_factory):
-    """Every case graded in one run with two jobs: {student: (result, feedback)}, plus the folders."""
+    """Every case graded in one run with two jobs: {student: (result, feedback)}, and folders."""
     root = tmp_path_factory.mktemp("class")
     folder = root / "submissions"
     folder.mkdir()
     for student, content in _student_cases(assignment).items():
         path = folder / f"{student}.ipynb"
-        path.write_bytes(content if isinstance(content, bytes) else nbformat.writes(content).encode())
+        path.write_bytes(
+            content if isinstance(content, bytes) else nbformat.writes(content).encode()
+        )
     (folder / "zoe" / "work").mkdir(parents=True)
     nbformat.write(submission(assignment, CORRECT), folder / "zoe" / "work" / "whatever_name.ipynb")
     (folder / "nobody").mkdir()
@@ -296,7 +373,9 @@ def graded(assignment, tmp_path_factory):
     out = root / "grades"
     lines: list[str] = []
     results = grade_folder(assignment, folder, out, jobs=2, limits=FAST, progress=lines.append)
-    by_student = {r["student"]: (r, (out / "feedback" / f"{r['student']}.md").read_text()) for r in results}
+    by_student = {
+        r["student"]: (r, (out / "feedback" / f"{r['student']}.md").read_text()) for r in results
+    }
     return {"results": by_student, "out": out, "folder": folder, "progress": lines}
 
 
@@ -307,23 +386,40 @@ def row(graded, student: str) -> dict:
 
 def test_correct_and_blank_and_wrong(graded):
     assert row(graded, "correct")["total"] == "6" and row(graded, "correct")["max"] == "6"
-    assert row(graded, "zoe")["total"] == "6", "a <student>/ folder with one notebook in it is graded"
+    assert row(graded, "zoe")["total"] == "6", (
+        "a <student>/ folder with one notebook in it is graded"
+    )
     blank, feedback = graded["results"]["blank"]
     assert blank["score"] == 0 and all(a["status"] == "missing" for a in blank["answers"])
     assert "not answered yet" in feedback
     wrong, feedback = graded["results"]["wrong"]
     assert wrong["score"] == 0
-    assert "column means of data should be [4.5, 5.5, 6.5]" in feedback, "the visible assertion message is shown"
+    assert "column means of data should be [4.5, 5.5, 6.5]" in feedback, (
+        "the visible assertion message is shown"
+    )
 
 
 def test_gradebook_has_one_row_per_student_and_one_column_per_test(graded):
     with open(graded["out"] / "gradebook.csv", newline="") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
-    assert reader.fieldnames == ["student", "ex1-tests", "ex2-tests", "ex3-tests", "total", "max", "status", "notes", "review"]
+    assert reader.fieldnames == [
+        "student",
+        "ex1-tests",
+        "ex2-tests",
+        "ex3-tests",
+        "total",
+        "max",
+        "status",
+        "notes",
+        "review",
+    ]
     assert [r["student"] for r in rows] == sorted(r["student"] for r in rows)
     assert len(rows) == len(graded["results"]) == len(_student_cases(load_assignment(FIXTURE))) + 2
-    assert row(graded, "nobody")["status"] == "rejected" and "no notebook" in row(graded, "nobody")["notes"]
+    assert (
+        row(graded, "nobody")["status"] == "rejected"
+        and "no notebook" in row(graded, "nobody")["notes"]
+    )
 
 
 def test_infinite_loops_time_out_and_grading_goes_on(graded):
@@ -360,7 +456,10 @@ def test_metadata_claiming_more_points_is_ignored(graded):
     result, feedback = graded["results"]["claims_points"]
     assert (result["score"], result["max_score"]) == (3, 6)
     assert [t["max_points"] for t in result["tests"]] == [1, 2, 3]
-    assert "grading metadata of cell ex1-tests was changed" in feedback and "unknown grade_id 'bonus'" in feedback
+    assert (
+        "grading metadata of cell ex1-tests was changed" in feedback
+        and "unknown grade_id 'bonus'" in feedback
+    )
 
 
 def test_teaching_cells_come_from_the_instructor(graded):
@@ -372,7 +471,9 @@ def test_monkeypatching_before_the_tests_gains_nothing(graded, student):
     result, feedback = graded["results"][student]
     assert result["score"] == 0, feedback
     assert "the originals were restored" in feedback
-    assert result["tests"][1]["visible"]["status"] == "failed", "assert_allclose is the real one again"
+    assert result["tests"][1]["visible"]["status"] == "failed", (
+        "assert_allclose is the real one again"
+    )
 
 
 def test_rebinding_the_notebooks_names_does_not_reach_the_tests(graded):
@@ -396,15 +497,28 @@ def test_the_input_transformer_attack_works_in_a_real_ipython_shell(assignment, 
 
     nb = _student_cases(assignment)["input_transformer"]
     answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in cells_with(nb, "solution")}
-    sources = [answers.get(c.metadata.get("nbgrader", {}).get("grade_id"), c.source) for c in assignment.notebook.cells if c.cell_type == "code"]
+    sources = [
+        answers.get(c.metadata.get("nbgrader", {}).get("grade_id"), c.source)
+        for c in assignment.notebook.cells
+        if c.cell_type == "code"
+    ]
     script = (
         "import json, sys\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "shell = InteractiveShell.instance()\n"
         "print(json.dumps([shell.run_cell(s).success for s in json.load(sys.stdin)]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(sources), capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True] * len(sources), "IPython ran the blanked tests as passing"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(sources),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True] * len(sources), (
+        "IPython ran the blanked tests as passing"
+    )
 
 
 def test_background_threads_cannot_patch_between_restores(graded):
@@ -486,7 +600,13 @@ def test_interrupted_run_keeps_finished_grades(assignment, tmp_path):
 
 def test_the_memory_limit_is_configurable(assignment, tmp_path):
     path = tmp_path / "hungry.ipynb"
-    hungry = {**CORRECT, "ex1-solution": "def column_means(x):\n    buffer = bytearray(400 * 2**20)\n    return np.asarray(x, dtype=float).mean(axis=0)"}
+    hungry = {
+        **CORRECT,
+        "ex1-solution": (
+            "def column_means(x):\n    buffer = bytearray(400 * 2**20)\n    return np.asarray(x, "
+            "dtype=float).mean(axis=0)"
+        ),
+    }
     nbformat.write(submission(assignment, hungry), path)
     roomy = grade_submission(assignment, path, "hungry", Limits(cell_timeout=10, memory_mb=1024))
     tight = grade_submission(assignment, path, "hungry", Limits(cell_timeout=10, memory_mb=350))
@@ -494,12 +614,35 @@ def test_the_memory_limit_is_configurable(assignment, tmp_path):
     assert tight["tests"][0]["visible"]["error_type"] == "MemoryError"
 
 
-def test_a_limit_too_small_for_the_instructors_cells_is_a_grading_error_not_a_zero(assignment, tmp_path):
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA is Linux's")
+def test_reserved_address_space_does_not_count_against_the_memory_limit(assignment, tmp_path):
+    """TensorFlow and XLA reserve gigabytes of address space they never touch, so the limit
+    counts the data a worker allocates (RLIMIT_DATA), not its address space: reserving 4 GiB
+    (inaccessible, like those reservations) passes under a 1 GiB limit, while allocating 400 MB
+    under a 350 MB limit fails (test_the_memory_limit_is_configurable)."""
+    path = tmp_path / "reserver.ipynb"
+    reserver = {
+        **CORRECT,
+        "ex1-solution": CORRECT["ex1-solution"]
+        + "\n\nimport mmap\n_reserved = mmap.mmap(-1, 4 * 2**30, flags=mmap.MAP_PRIVATE, prot=0)",
+    }
+    nbformat.write(submission(assignment, reserver), path)
+    result = grade_submission(assignment, path, "reserver", Limits(cell_timeout=10, memory_mb=1024))
+    assert result["score"] == 6, result
+
+
+def test_a_limit_too_small_for_the_instructors_cells_is_a_grading_error_not_a_zero(
+    assignment, tmp_path
+):
     path = tmp_path / "alice.ipynb"
     nbformat.write(submission(assignment, CORRECT), path)
-    result = grade_submission(assignment, path, "alice", Limits(cell_timeout=5, total_timeout=30, memory_mb=60))
+    result = grade_submission(
+        assignment, path, "alice", Limits(cell_timeout=5, total_timeout=30, memory_mb=40)
+    )
     assert (result["status"], result["score"]) == ("error", 0)
-    assert "the instructor's cell 1 failed" in result["reason"] and "--memory-mb" in result["reason"]
+    assert (
+        "the instructor's cell 1 failed" in result["reason"] and "--memory-mb" in result["reason"]
+    )
 
 
 # ---- release ---------------------------------------------------------------------------------
@@ -507,14 +650,19 @@ def test_a_limit_too_small_for_the_instructors_cells_is_a_grading_error_not_a_ze
 
 def test_release_replaces_solutions_like_nbgrader(assignment):
     solutions = cells_with(assignment.released, "solution")
-    assert solutions[0].source == "def column_means(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    assert (
+        solutions[0].source
+        == "def column_means(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    )
     tests = cells_with(assignment.released, "test")
     assert "HIDDEN" not in tests[0].source and "rng" not in tests[0].source
     assert tests[0].metadata["editable"] is False and tests[0].metadata["deletable"] is False
     assert solutions[0].metadata["deletable"] is False and "editable" not in solutions[0].metadata
     assert not leaks(assignment.notebook, assignment.released)
     again = release_notebook(assignment.released)
-    assert notebook_text(again) == notebook_text(assignment.released), "releasing a release changes nothing"
+    assert notebook_text(again) == notebook_text(assignment.released), (
+        "releasing a release changes nothing"
+    )
 
 
 def test_leak_check_finds_a_planted_solution_line(assignment):
@@ -524,15 +672,24 @@ def test_leak_check_finds_a_planted_solution_line(assignment):
 
 
 def test_clear_solutions_keeps_indentation_and_code_around():
-    source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n\nprint(f)"
-    assert clear_solutions(source) == "def f(x):\n    y = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nprint(f)"
+    source = (
+        "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n"
+        "\nprint(f)"
+    )
+    assert (
+        clear_solutions(source)
+        == "def f(x):\n    y = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nprint(f)"
+    )
     assert clear_solutions("answer = 42") == "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda c: setattr(c[5], "source", c[5].source.replace("### END SOLUTION", "")), "never closed"),
+        (
+            lambda c: setattr(c[5], "source", c[5].source.replace("### END SOLUTION", "")),
+            "never closed",
+        ),
         (lambda c: c[8].metadata["nbgrader"].update(grade_id="ex1-solution"), "also used"),
         (lambda c: setattr(c[6], "source", c[6].source + "\nassert True"), "must end the cell"),
         (lambda c: c[6].metadata["nbgrader"].pop("points"), "positive 'points'"),
@@ -559,7 +716,9 @@ def test_release_folder_is_deterministic_and_safe(tmp_path):
     release(source, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     assert release_problems(source, out) == []
-    (out / "numpy_assignment.ipynb").write_text((out / "numpy_assignment.ipynb").read_text().replace("YOUR CODE HERE", "your code"))
+    (out / "numpy_assignment.ipynb").write_text(
+        (out / "numpy_assignment.ipynb").read_text().replace("YOUR CODE HERE", "your code")
+    )
     assert any("differs" in p for p in release_problems(source, out))
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -576,7 +735,9 @@ def test_fixture_reference_scores_full_and_blank_scores_zero(assignment):
 
 def test_score_check_catches_a_test_that_accepts_a_blank_answer(tmp_path):
     nb = nbformat.read(FIXTURE, as_version=4)
-    nb.cells[12].source = "assert True\n### BEGIN HIDDEN TESTS\nassert 1 + 1 == 2\n### END HIDDEN TESTS"
+    nb.cells[
+        12
+    ].source = "assert True\n### BEGIN HIDDEN TESTS\nassert 1 + 1 == 2\n### END HIDDEN TESTS"
     path = tmp_path / "weak.ipynb"
     nbformat.write(nb, path)
     problems = score_problems(load_assignment(path), FAST)
@@ -591,7 +752,9 @@ def test_read_submission_takes_answer_cells_only(assignment):
     taken = read_submission(nb, assignment)
     assert taken.answers == CORRECT and taken.unanswered == []
     duplicated = submission(assignment, CORRECT)
-    duplicated.cells.insert(6, nbformat.from_dict(json.loads(json.dumps(cells_with(duplicated, "solution")[0]))))
+    duplicated.cells.insert(
+        6, nbformat.from_dict(json.loads(json.dumps(cells_with(duplicated, "solution")[0])))
+    )
     assert any("more than once" in n for n in read_submission(duplicated, assignment).notes)
     with pytest.raises(SubmissionRejected, match="not valid JSON"):
         parse_submission_bytes(b"{")
@@ -612,7 +775,12 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
     occupied.mkdir()
     (occupied / "keep.txt").write_text("x")
     (tmp_path / "subs").mkdir()
-    assert cli.main(["grade", str(tmp_path / "subs"), "--assignment", str(FIXTURE), "--out", str(occupied)]) == 2
+    assert (
+        cli.main(
+            ["grade", str(tmp_path / "subs"), "--assignment", str(FIXTURE), "--out", str(occupied)]
+        )
+        == 2
+    )
     assert "pass --force" in capsys.readouterr().err
 
 
@@ -629,13 +797,16 @@ def test_validate_reports_missing_answers_and_failures(assignment, tmp_path, cap
     assert "MISSING ANSWER: ex1-solution" in out and "FAIL ex1-tests" in out
     assert cli.main(["validate", str(paths["wrong"]), "--assignment", str(reference), *limits]) == 1
     assert "column means of data should be" in capsys.readouterr().out
-    assert cli.main(["validate", str(paths["correct"]), "--assignment", str(reference), *limits]) == 0
+    assert (
+        cli.main(["validate", str(paths["correct"]), "--assignment", str(reference), *limits]) == 0
+    )
     assert "All visible tests pass" in capsys.readouterr().out
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{")
     assert cli.main(["validate", str(broken), "--assignment", str(reference), *limits]) == 2
 
 
+@pytest.mark.slow
 def test_keras_level_submissions_of_notebook_02(tmp_path):
     """End to end on a real Keras notebook: a partial and a cheating submission (the reference
     solution's full marks are checked by the test above)."""
@@ -643,9 +814,17 @@ def test_keras_level_submissions_of_notebook_02(tmp_path):
     answers = instructor_answers(assignment)
     folder = tmp_path / "subs"
     folder.mkdir()
-    partial = {**answers, "ex2-solution": "def concat_numbers(input_widths, branch_units, n_classes):\n    return 0, 0"}
+    partial = {
+        **answers,
+        "ex2-solution": (
+            "def concat_numbers(input_widths, branch_units, n_classes):\n    return 0, 0"
+        ),
+    }
     cheat = {
-        gid: source.replace("### BEGIN SOLUTION", "### BEGIN SOLUTION\n    keras.Model.count_params = lambda self: 0")
+        gid: source.replace(
+            "### BEGIN SOLUTION",
+            "### BEGIN SOLUTION\n    keras.Model.count_params = lambda self: 0",
+        )
         for gid, source in answers.items()
     }
     cheat["ex2-solution"] = (
@@ -655,7 +834,12 @@ def test_keras_level_submissions_of_notebook_02(tmp_path):
     )
     for name, content in (("partial", partial), ("cheat", cheat)):
         nbformat.write(submission(assignment, content), folder / f"{name}.ipynb")
-    results = {r["student"]: r for r in grade_folder(assignment, folder, tmp_path / "out", jobs=2, progress=lambda line: None)}
+    results = {
+        r["student"]: r
+        for r in grade_folder(
+            assignment, folder, tmp_path / "out", jobs=2, progress=lambda line: None
+        )
+    }
     assert (results["partial"]["score"], results["partial"]["status"]) == (4, "graded")
     assert [t["passed"] for t in results["partial"]["tests"]] == [True, False, True]
     ex2 = results["cheat"]["tests"][1]
@@ -672,7 +856,11 @@ def _nbgrader() -> str | None:
     return os.environ.get("NBGRADER") or shutil.which("nbgrader")
 
 
-@pytest.mark.skipif(_nbgrader() is None, reason="nbgrader is not installed (set NBGRADER=/path/to/nbgrader to run this)")
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _nbgrader() is None,
+    reason="nbgrader is not installed (set NBGRADER=/path/to/nbgrader to run this)",
+)
 def test_nbgrader_generate_assignment_makes_the_same_student_version(tmp_path):
     import os
     import subprocess
@@ -683,16 +871,31 @@ def test_nbgrader_generate_assignment_makes_the_same_student_version(tmp_path):
     source.mkdir(parents=True)
     for notebook in notebooks:
         (source / notebook.name).write_bytes(notebook.read_bytes())
-    env = {**os.environ, "PATH": f"{Path(command).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # nbgrader runs `alembic`
+    env = {
+        **os.environ,
+        "PATH": f"{Path(command).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }  # nbgrader runs `alembic`
     subprocess.run(
-        [command, "generate_assignment", "ps", "--create", "--force", f"--CourseDirectory.root={tmp_path}"],
-        cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [command, "generate_assignment", "ps", "--create", "--force"]
+        + [f"--CourseDirectory.root={tmp_path}"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     for notebook in notebooks:
         theirs = nbformat.read(tmp_path / "release" / "ps" / notebook.name, as_version=4)
         ours = load_assignment(notebook).released
         assert [c.source for c in theirs.cells] == [c.source for c in ours.cells]
-        for mine, nbg in zip(ours.cells, theirs.cells):
-            expected = {k: v for k, v in nbg.metadata.get("nbgrader", {}).items() if k not in ("checksum", "cell_type")}
+        for mine, nbg in zip(ours.cells, theirs.cells, strict=True):
+            expected = {
+                k: v
+                for k, v in nbg.metadata.get("nbgrader", {}).items()
+                if k not in ("checksum", "cell_type")
+            }
             assert mine.metadata.get("nbgrader", {}) == expected
-            assert (mine.metadata.get("deletable"), mine.metadata.get("editable")) == (nbg.metadata.get("deletable"), nbg.metadata.get("editable"))
+            assert (mine.metadata.get("deletable"), mine.metadata.get("editable")) == (
+                nbg.metadata.get("deletable"),
+                nbg.metadata.get("editable"),
+            )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
-from conftest import NOTEBOOKS, ROOT
 from course_utils import notebooks as tool
+
+from conftest import NOTEBOOKS, ROOT
 
 NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 # A term introduced with its Korean name: **English (한국어)** as notebooks/README.md asks, or
@@ -24,6 +23,8 @@ TERM = re.compile(
 def _terms(text):
     """(English, Korean) pairs introduced in a markdown text."""
     return [(a or c, b or d) for a, b, c, d in TERM.findall(text)]
+
+
 GLOSSARY_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([^|]*[\uac00-\ud7a3][^|]*?)\s*\|", re.MULTILINE)
 
 
@@ -40,10 +41,6 @@ def _markdown(nb):
 
 
 each_notebook = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-
-
-def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 3
 
 
 def test_names_are_numbered_in_order_without_gaps():
@@ -75,13 +72,18 @@ def test_opens_with_title_goals_and_prerequisites(path):
 @each_notebook
 def test_backend_agnostic(path):
     for cell in _code(_load(path)):
-        assert "tensorflow.keras" not in cell.source and "from tensorflow import keras" not in cell.source
+        assert (
+            "tensorflow.keras" not in cell.source
+            and "from tensorflow import keras" not in cell.source
+        )
 
 
 @each_notebook
 def test_no_plotting_helpers_defined(path):
     for cell in _code(_load(path)):
-        assert not re.search(r"def (plot|show)_\w+\(", cell.source), "plotting helpers belong in course_utils.plots"
+        assert not re.search(r"def (plot|show)_\w+\(", cell.source), (
+            "plotting helpers belong in course_utils.plots"
+        )
 
 
 @each_notebook
@@ -91,17 +93,28 @@ def test_exercises_use_nbgrader_markup(path):
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")
         if meta is None:
-            assert "### BEGIN SOLUTION" not in cell.source and "### BEGIN HIDDEN TESTS" not in cell.source
+            assert (
+                "### BEGIN SOLUTION" not in cell.source
+                and "### BEGIN HIDDEN TESTS" not in cell.source
+            )
             continue
         assert meta.get("schema_version") == 3 and meta.get("grade_id")
         grade_ids.append(meta["grade_id"])
         if meta.get("solution"):
             solutions += 1
-            assert cell.source.count("### BEGIN SOLUTION") == cell.source.count("### END SOLUTION") >= 1
+            assert (
+                cell.source.count("### BEGIN SOLUTION")
+                == cell.source.count("### END SOLUTION")
+                >= 1
+            )
         if meta.get("grade"):
             tests += 1
             assert cell.cell_type == "code" and meta.get("locked") and meta.get("points", 0) > 0
-            assert cell.source.count("### BEGIN HIDDEN TESTS") == cell.source.count("### END HIDDEN TESTS") == 1
+            assert (
+                cell.source.count("### BEGIN HIDDEN TESTS")
+                == cell.source.count("### END HIDDEN TESTS")
+                == 1
+            )
             visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
             assert "assert" in visible, "students need at least one visible test"
     assert len(grade_ids) == len(set(grade_ids)), "grade_id values must be unique"
@@ -112,14 +125,18 @@ def test_exercises_use_nbgrader_markup(path):
 def test_ends_with_summary_then_exercises(path):
     text = [c.source.lower() for c in _markdown(_load(path))]
     summary = [i for i, t in enumerate(text) if "what we learned" in t]
-    exercises = [i for i, t in enumerate(text) if t.startswith("## exercises") or t.startswith("# exercises")]
+    exercises = [
+        i for i, t in enumerate(text) if t.startswith("## exercises") or t.startswith("# exercises")
+    ]
     assert summary and exercises and summary[0] < exercises[0]
 
 
 def _glossary():
     head = _load(ROOT / "notebooks" / "00_setup.ipynb")
     text = "\n".join(c.source for c in _markdown(head) if "용어집" in c.source)
-    rows = {english.strip().lower(): korean.strip() for english, korean in GLOSSARY_ROW.findall(text)}
+    rows = {
+        english.strip().lower(): korean.strip() for english, korean in GLOSSARY_ROW.findall(text)
+    }
     rows.pop("english", None)  # the table's header row
     return rows
 
@@ -140,27 +157,47 @@ def test_korean_terms_are_in_the_glossary(path):
     for cell in _markdown(_load(path)):
         for english, korean in _terms(cell.source):
             term = english.strip().lower()
-            singular = {term, term[:-1] if term.endswith("s") else term, term[:-2] if term.endswith("es") else term}
+            singular = {
+                term,
+                term[:-1] if term.endswith("s") else term,
+                term[:-2] if term.endswith("es") else term,
+            }
             if not singular & glossary.keys():
                 missing.append(f"{english} ({korean})")
     assert not missing, f"add to the glossary (용어집) in 00_setup.ipynb: {sorted(set(missing))}"
 
 
-def test_readme_course_map_lists_every_notebook():
-    readme = (ROOT / "README.md").read_text()
-    for path in NOTEBOOKS:
-        assert path.name in readme, f"README's course map misses {path.name}"
+def _course_map() -> list[str]:
+    """Notebook file names in the README's course map table, in table order."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Course map", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\|\s*\[`?(\d\d_[a-z0-9_]+\.ipynb)`?\]", section, flags=re.MULTILINE)
 
 
-def test_every_notebook_is_collected_by_the_suite():
-    """`make test` runs pytest with the settings in pyproject.toml: it must execute every notebook."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    collected = {line.split("::")[0] for line in result.stdout.splitlines() if ".ipynb::" in line}
-    expected = {str(p.relative_to(ROOT)) for p in NOTEBOOKS}
-    assert expected <= collected, f"not executed by the suite: {sorted(expected - collected)}"
+def test_readme_course_map_matches_the_notebooks_folder():
+    """The course map lists exactly the notebooks in notebooks/, once each, in order."""
+    assert _course_map() == [p.name for p in NOTEBOOKS]
+
+
+def test_the_suite_checks_that_every_notebook_is_collected():
+    """tests/conftest.py fails a run that covers notebooks/ but did not collect one of them."""
+    import conftest
+
+    nb = NOTEBOOKS[0]
+
+    class FakeConfig:
+        args = [str(ROOT / "notebooks")]
+
+        class invocation_params:  # mimics pytest's attribute of that name
+            dir = ROOT
+
+    class FakeItem:
+        def __init__(self, path):
+            self.path = path
+
+    assert conftest._covers_notebooks(FakeConfig)
+    with pytest.raises(pytest.UsageError, match=NOTEBOOKS[-1].name):
+        conftest.pytest_collection_modifyitems(None, FakeConfig, [FakeItem(nb)])
+    conftest.pytest_collection_modifyitems(None, FakeConfig, [FakeItem(p) for p in NOTEBOOKS])
+    FakeConfig.args = [str(ROOT / "tests")]
+    assert not conftest._covers_notebooks(FakeConfig)

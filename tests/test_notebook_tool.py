@@ -25,7 +25,10 @@ def _notebook(path, checked_output=True):
 def test_check_finds_stored_outputs(tmp_path, capsys):
     path = _notebook(tmp_path / "a.ipynb")
     problems = tool.stored_output_problems(tool.read(path))
-    assert problems == ["cell 1 stores outputs but is not marked # NBVAL_CHECK_OUTPUT", "cell 1 stores an execution count"]
+    assert problems == [
+        "cell 1 stores outputs but is not marked # NBVAL_CHECK_OUTPUT",
+        "cell 1 stores an execution count",
+    ]
     assert tool.main(["check", str(path)]) == 1
 
 
@@ -44,7 +47,9 @@ def test_clean_keeps_only_checked_outputs(tmp_path, capsys):
 def test_checked_cell_without_output_is_a_problem(tmp_path):
     path = _notebook(tmp_path / "a.ipynb", checked_output=False)
     nb = tool.clean(tool.read(path))
-    assert tool.stored_output_problems(nb) == ["cell 2 is marked # NBVAL_CHECK_OUTPUT but stores no output to compare with"]
+    assert tool.stored_output_problems(nb) == [
+        "cell 2 is marked # NBVAL_CHECK_OUTPUT but stores no output to compare with"
+    ]
 
 
 @pytest.mark.parametrize("content", ["", "{not json", json.dumps({"cells": "nope"})])

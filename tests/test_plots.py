@@ -4,7 +4,12 @@ from matplotlib.figure import Figure
 
 from course_utils.plots import plot_confusion_matrix, plot_histories, plot_history, show_images
 
-HISTORY = {"loss": [1.0, 0.6, 0.4], "accuracy": [0.5, 0.7, 0.8], "val_loss": [1.1, 0.7, 0.75], "val_accuracy": [0.45, 0.68, 0.66]}
+HISTORY = {
+    "loss": [1.0, 0.6, 0.4],
+    "accuracy": [0.5, 0.7, 0.8],
+    "val_loss": [1.1, 0.7, 0.75],
+    "val_accuracy": [0.45, 0.68, 0.66],
+}
 
 
 class FakeHistory:
@@ -23,16 +28,32 @@ def test_plot_history_returns_a_figure_with_two_panels():
 
 def test_plot_history_loss_only_and_regression_metric():
     assert len(plot_history({"loss": [3.0, 2.0]}).axes) == 1
-    fig = plot_history({"loss": [3.0, 2.0, 1.9], "mae": [1.0, 0.8, 0.7], "val_loss": [3, 2.5, 2.6], "val_mae": [1.1, 0.7, 0.9]})
+    fig = plot_history(
+        {
+            "loss": [3.0, 2.0, 1.9],
+            "mae": [1.0, 0.8, 0.7],
+            "val_loss": [3, 2.5, 2.6],
+            "val_mae": [1.1, 0.7, 0.9],
+        }
+    )
     assert fig.axes[1].get_ylabel() == "mae"
     # for an error metric the best epoch is the smallest one, not the largest
-    assert "best validation (epoch 2)" in [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert "best validation (epoch 2)" in [
+        t.get_text() for t in fig.axes[1].get_legend().get_texts()
+    ]
 
 
 @pytest.mark.parametrize(
     "name, lower",
-    [("loss", True), ("val_mae", True), ("mean_squared_error", True), ("sparse_categorical_crossentropy", True),
-     ("accuracy", False), ("val_auc", False), ("precision", False)],
+    [
+        ("loss", True),
+        ("val_mae", True),
+        ("mean_squared_error", True),
+        ("sparse_categorical_crossentropy", True),
+        ("accuracy", False),
+        ("val_auc", False),
+        ("precision", False),
+    ],
 )
 def test_lower_is_better(name, lower):
     from course_utils.plots import lower_is_better

@@ -74,7 +74,12 @@ def test_mnist1d_rejects_bad_sizes():
 # ------------------------------------------------------------------ time series
 @pytest.mark.parametrize(
     "name, length, frequency, season",
-    [("co2", 2284, "weekly", 52), ("sunspots", 309, "yearly", 11), ("seattle_temps", 8759, "hourly", 24), ("seattle_weather", 1461, "daily", 365)],
+    [
+        ("co2", 2284, "weekly", 52),
+        ("sunspots", 309, "yearly", 11),
+        ("seattle_temps", 8759, "hourly", 24),
+        ("seattle_weather", 1461, "daily", 365),
+    ],
 )
 def test_timeseries(name, length, frequency, season, capsys):
     ts = course_utils.load_timeseries(name)
@@ -139,7 +144,12 @@ def test_windows_and_targets_line_up():
 
 @pytest.mark.parametrize(
     "values, lookback, horizon, message",
-    [(np.arange(10.0), 0, 1, "lookback"), (np.arange(10.0), 3, 0, "horizon"), (np.arange(10.0), 8, 3, "no window"), (np.zeros((5, 2)), 2, 1, "1-D")],
+    [
+        (np.arange(10.0), 0, 1, "lookback"),
+        (np.arange(10.0), 3, 0, "horizon"),
+        (np.arange(10.0), 8, 3, "no window"),
+        (np.zeros((5, 2)), 2, 1, "1-D"),
+    ],
 )
 def test_windows_reject_bad_input(values, lookback, horizon, message):
     with pytest.raises(ValueError, match=message):

@@ -47,7 +47,13 @@ def test_pool_output_size(args, expected):
 
 @pytest.mark.parametrize(
     "args, expected",
-    [((28, 3, 1, "same"), 28), ((28, 3, 2, "same"), 14), ((27, 3, 2, "same"), 14), ((28, 3, 1, "valid"), 26), ((10, 3, 1, "causal"), 10)],
+    [
+        ((28, 3, 1, "same"), 28),
+        ((28, 3, 2, "same"), 14),
+        ((27, 3, 2, "same"), 14),
+        ((28, 3, 1, "valid"), 26),
+        ((10, 3, 1, "causal"), 10),
+    ],
 )
 def test_keras_output_size(args, expected):
     assert keras_output_size(*args) == expected
@@ -61,7 +67,14 @@ def test_same_padding_puts_the_odd_zero_after():
 
 @pytest.mark.parametrize(
     "args, expected",
-    [(((5, 5), 3, 1), 76), ((3, 1, 4), 40), ((3, 4, 8), 296), ((1, 64, 32), 2080), ((3, 8, 8, True, 2), 296), ((3, 8, 8, False), 576)],
+    [
+        (((5, 5), 3, 1), 76),
+        ((3, 1, 4), 40),
+        ((3, 4, 8), 296),
+        ((1, 64, 32), 2080),
+        ((3, 8, 8, True, 2), 296),
+        ((3, 8, 8, False), 576),
+    ],
 )
 def test_conv_params(args, expected):
     assert conv_params(*args) == expected
@@ -128,14 +141,12 @@ def test_numpy_integers_are_accepted():
 # ------------------------------------------------------------------ against Keras
 SETTINGS = [
     (n, k, s, pad, d)
-    for n, k, s, pad, d in itertools.product([7, 12, 28], [1, 2, 3, 5], [1, 2, 3], ["valid", "same"], [1, 2])
+    for n, k, s, pad, d in itertools.product(
+        [7, 12, 28], [1, 2, 3, 5], [1, 2, 3], ["valid", "same"], [1, 2]
+    )
     if not (s > 1 and d > 1)  # Keras does not allow strides > 1 together with dilation > 1
     and d * (k - 1) + 1 <= n
 ]
-
-
-def test_settings_cover_many_cases():
-    assert len(SETTINGS) >= 60
 
 
 @pytest.mark.parametrize("n, k, s, padding, d", SETTINGS)

@@ -1,8 +1,8 @@
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-import keras
 from course_utils.training import EpochTimer, compare_models, seconds_per_epoch
 
 
@@ -21,7 +21,13 @@ def linear():
 
 
 def hidden():
-    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
 
 
 def test_compare_models_table():
@@ -48,7 +54,9 @@ def test_compare_models_table():
     assert table["model"].tolist() == ["linear", "hidden"]
     assert table["parameters"].tolist() == [10, 58]
     assert (table["seconds_per_epoch"] > 0).all()
-    assert table["best_val_accuracy"].between(0, 1).all() and table["best_epoch"].between(1, 3).all()
+    assert (
+        table["best_val_accuracy"].between(0, 1).all() and table["best_epoch"].between(1, 3).all()
+    )
     # a linearly separable problem: both models learn it
     assert (table["test_accuracy"] > 0.8).all()
     histories = table.attrs["histories"]
@@ -72,12 +80,22 @@ def test_compare_models_without_a_test_set_never_touches_it(monkeypatch):
         return original(self, x, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "evaluate", spy)
-    compare_models({"linear": linear}, TRAIN, VAL, TEST, epochs=1, loss="sparse_categorical_crossentropy")
+    compare_models(
+        {"linear": linear}, TRAIN, VAL, TEST, epochs=1, loss="sparse_categorical_crossentropy"
+    )
     assert any(evaluated)  # the spy sees the test set when there is one...
     evaluated.clear()
-    table = compare_models({"linear": linear}, TRAIN, VAL, None, epochs=1, loss="sparse_categorical_crossentropy")
+    table = compare_models(
+        {"linear": linear}, TRAIN, VAL, None, epochs=1, loss="sparse_categorical_crossentropy"
+    )
     assert not any(evaluated)  # ...and never without one
-    assert list(table.columns) == ["model", "parameters", "seconds_per_epoch", "best_val_accuracy", "best_epoch"]
+    assert list(table.columns) == [
+        "model",
+        "parameters",
+        "seconds_per_epoch",
+        "best_val_accuracy",
+        "best_epoch",
+    ]
 
 
 def test_compare_models_accepts_multi_input_models():
@@ -91,7 +109,12 @@ def test_compare_models_accepts_multi_input_models():
         return {"a": x[:, :2], "b": x[:, 2:]}, y
 
     table = compare_models(
-        {"two": two_inputs}, split(TRAIN), split(VAL), split(TEST), epochs=1, loss="sparse_categorical_crossentropy"
+        {"two": two_inputs},
+        split(TRAIN),
+        split(VAL),
+        split(TEST),
+        epochs=1,
+        loss="sparse_categorical_crossentropy",
     )
     assert table["parameters"].iloc[0] == 2 * (2 * 4 + 4) + (8 * 2 + 2)
 
@@ -109,7 +132,9 @@ def test_num_samples():
 
 def test_compare_models_rejects_models_instead_of_builders():
     with pytest.raises(TypeError, match="function that builds"):
-        compare_models({"m": linear()}, TRAIN, VAL, TEST, epochs=1, loss="sparse_categorical_crossentropy")
+        compare_models(
+            {"m": linear()}, TRAIN, VAL, TEST, epochs=1, loss="sparse_categorical_crossentropy"
+        )
 
 
 @pytest.mark.parametrize(
@@ -122,7 +147,14 @@ def test_compare_models_rejects_models_instead_of_builders():
     ],
 )
 def test_compare_models_bad_arguments(kwargs, message):
-    args = dict(builders={"linear": linear}, train=TRAIN, validation=VAL, test=TEST, epochs=1, loss="sparse_categorical_crossentropy")
+    args = dict(
+        builders={"linear": linear},
+        train=TRAIN,
+        validation=VAL,
+        test=TEST,
+        epochs=1,
+        loss="sparse_categorical_crossentropy",
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         compare_models(**args)

@@ -1,9 +1,14 @@
 """Teaching assistants' workflow: release student notebooks, grade submissions, validate answers.
 
-    python -m course_utils.grading release                       # notebooks/ -> release/ (student versions)
-    python -m course_utils.grading release --check [--run]       # CI: up to date, no leaks (and scores)
-    python -m course_utils.grading grade SUBMISSIONS --assignment notebooks/02_functional_api.ipynb -j 2
-    python -m course_utils.grading validate my_02_functional_api.ipynb   # students, before submitting
+    # notebooks/ -> release/ (student versions)
+    python -m course_utils.grading release
+    # CI: up to date, no leaks (and scores)
+    python -m course_utils.grading release --check [--run]
+    # TAs: grade a folder of submissions, two at a time
+    python -m course_utils.grading grade SUBMISSIONS \
+        --assignment notebooks/02_functional_api.ipynb -j 2
+    # students, before submitting
+    python -m course_utils.grading validate my_02_functional_api.ipynb
 
 docs/GRADING.md is the TA walkthrough, the threat model and the nbgrader mapping. The design:
 
@@ -17,9 +22,10 @@ fixed cells is rejected with that reason (0 points). Each test cell is all-or-no
 
 Isolation. Every submission runs in a fresh ``python -I`` worker process (``_worker.py``) with an
 empty temporary working directory and ``HOME``, a minimal environment (``COURSE_PROFILE=fast``,
-``COURSE_OFFLINE=1``, one thread per numeric library, ``MALLOC_ARENA_MAX=2``), limits on address
-space (``--memory-mb``, default :data:`~course_utils.grading.sandbox.DEFAULT_MEMORY_MB`), CPU time,
-file size and core dumps, its own session (every process it starts is killed with it), and
+``COURSE_OFFLINE=1``, one thread per numeric library, ``MALLOC_ARENA_MAX=2``), a limit on memory
+(``--memory-mb``: the data a worker allocates, RLIMIT_DATA on Linux; default
+:data:`~course_utils.grading.sandbox.DEFAULT_MEMORY_MB`), CPU time, file size and core dumps,
+its own session (every process it starts is killed with it), and
 deadlines per cell/test (``--timeout``) and per submission (``--total-timeout``). Cells are
 executed with ``exec`` in a plain Python process, not an IPython kernel: IPython syntax in cells is
 translated to ``get_ipython()`` calls in the parent before the run, and the ``get_ipython()`` the
@@ -53,7 +59,14 @@ assignment's SHA-256, grader version and limits), each atomically and as soon as
 done; ``-j N`` grades N submissions at once.
 """
 
-from .assignment import Assignment, AssignmentError, SubmissionRejected, build_program, load_assignment, release_notebook
+from .assignment import (
+    Assignment,
+    AssignmentError,
+    SubmissionRejected,
+    build_program,
+    load_assignment,
+    release_notebook,
+)
 from .gradebook import GradingError, grade_folder, grade_submission
 from .release import release, release_problems, score_problems
 from .sandbox import DEFAULT_MEMORY_MB, Limits, run_program

@@ -27,7 +27,7 @@ ran"). Details and limits: docs/GRADING.md.
 import sys
 
 
-def main() -> None:  # noqa: C901 - one closure so no harness state sits in module globals
+def main() -> None:  # one closure, so no harness state sits in module globals
     import builtins
     import gc
     import json
@@ -39,7 +39,15 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
 
     # ---- trusted references, captured before any notebook code runs -----------------------
     read, write, dup, dup2, close, exit_now = os.read, os.write, os.dup, os.dup2, os.close, os._exit
-    compile_, exec_, type_, str_, len_, isinstance_, callable_ = compile, exec, type, str, len, isinstance, callable
+    compile_, exec_, type_, str_, len_, isinstance_, callable_ = (
+        compile,
+        exec,
+        type,
+        str,
+        len,
+        isinstance,
+        callable,
+    )
     getattr_, id_, list_, dict_, set_, sorted_ = getattr, id, list, dict, set, sorted
     ModuleType, FunctionType = types.ModuleType, types.FunctionType
     descriptor_types = (property, classmethod, staticmethod)
@@ -57,17 +65,31 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
     memory_mb, cpu_seconds, output_mb = (int(a) for a in sys.argv[2:5])
 
     # ---- limits (the worker lowers its own limits: no preexec_fn, safe with parent threads) --
+    # Memory: on Linux RLIMIT_DATA, which counts the heap and private writable mappings (what a
+    # memory bomb allocates) but not address space that is only reserved (TensorFlow and XLA
+    # reserve gigabytes they never touch) nor read-only code; RLIMIT_AS counted those, so the same
+    # notebook passed on one machine and failed on the next. Elsewhere RLIMIT_AS is the fallback.
     memory_limited = "yes"
     if memory_mb > 0:
         limit = memory_mb * 2**20
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ValueError, OSError, AttributeError):  # macOS refuses RLIMIT_AS
+        kinds = (
+            ("RLIMIT_DATA", "RLIMIT_AS")
+            if sys.platform.startswith("linux")
+            else ("RLIMIT_AS", "RLIMIT_DATA")
+        )
+        for kind in kinds:
             try:
-                resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-            except (ValueError, OSError):
-                memory_limited = "no"
-    for name, value in (("RLIMIT_CPU", cpu_seconds), ("RLIMIT_FSIZE", output_mb * 2**20), ("RLIMIT_CORE", 0)):
+                resource.setrlimit(getattr(resource, kind), (limit, limit))
+                break
+            except (ValueError, OSError, AttributeError):  # macOS refuses RLIMIT_AS
+                continue
+        else:
+            memory_limited = "no"
+    for name, value in (
+        ("RLIMIT_CPU", cpu_seconds),
+        ("RLIMIT_FSIZE", output_mb * 2**20),
+        ("RLIMIT_CORE", 0),
+    ):
         try:
             if name == "RLIMIT_CPU":
                 resource.setrlimit(resource.RLIMIT_CPU, (value, value + 5))
@@ -110,7 +132,10 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
         return line
 
     def receive_fields() -> list:
-        return [bytes.fromhex(part.decode("ascii")).decode("utf-8") for part in receive_line().split(b" ")]
+        return [
+            bytes.fromhex(part.decode("ascii")).decode("utf-8")
+            for part in receive_line().split(b" ")
+        ]
 
     def clip(text: str, limit: int = 300) -> str:
         return text if len_(text) <= limit else text[: limit - 3] + "..."
@@ -126,7 +151,8 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
     sys_modules["__main__"] = main_module
 
     class GraderShell:
-        """What ``get_ipython()`` returns here: magics are not run, input transformers never apply."""
+        """What ``get_ipython()`` returns here: magics are not run, input transformers never
+        apply."""
 
         def __init__(self) -> None:
             self.input_transformers_post: list = []
@@ -170,7 +196,11 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
             func_snap[id_(f)] = (f, f.__code__, f.__defaults__, f.__kwdefaults__)
 
     def snap_class(cls: type, module_name: str) -> None:
-        if id_(cls) in class_snap or not (cls.__flags__ & HEAPTYPE) or cls.__dict__.get("__module__") != module_name:
+        if (
+            id_(cls) in class_snap
+            or not (cls.__flags__ & HEAPTYPE)
+            or cls.__dict__.get("__module__") != module_name
+        ):
             return
         kept = {}
         for key, value in list_(cls.__dict__.items()):
@@ -202,8 +232,18 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
                     continue
             module_snap[name] = (module, attributes)
 
-    def sync(label: str, kept: dict, current: object, put: object, drop: object, added: object, accept: bool, changes: list) -> None:
-        """Compare ``current`` (a mapping) with ``kept`` by identity: put back (or accept) what differs.
+    def sync(
+        label: str,
+        kept: dict,
+        current: object,
+        put: object,
+        drop: object,
+        added: object,
+        accept: bool,
+        changes: list,
+    ) -> None:
+        """Compare ``current`` (a mapping) with ``kept`` by identity: put back (or accept) what
+        differs.
 
         ``added(key, value)`` says whether a key missing from ``kept`` counts (then ``drop``
         removes it); ``None`` ignores added keys.
@@ -231,7 +271,16 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
         """Put the snapshot back; return what had changed. ``accept``: take the changes instead."""
         changes: list = []
         live = builtins.__dict__
-        sync("builtins", builtins_snapshot, live, live.__setitem__, live.__delitem__, lambda k, v: not k.startswith("__"), accept, changes)
+        sync(
+            "builtins",
+            builtins_snapshot,
+            live,
+            live.__setitem__,
+            live.__delitem__,
+            lambda k, v: not k.startswith("__"),
+            accept,
+            changes,
+        )
         for name, (module, attributes) in list_(module_snap.items()):
             if sys_modules.get(name) is not module:
                 changes.append(f"sys.modules[{name!r}]")
@@ -241,7 +290,16 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
                 changes.append(f"the type of module {name}")
                 if not accept:
                     module.__class__ = ModuleType
-            sync(name, attributes, module.__dict__, module.__dict__.__setitem__, None, None, accept, changes)
+            sync(
+                name,
+                attributes,
+                module.__dict__,
+                module.__dict__.__setitem__,
+                None,
+                None,
+                accept,
+                changes,
+            )
         for cls, kept in list_(class_snap.values()):
             sync(
                 name_of(cls),
@@ -254,8 +312,15 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
                 changes,
             )
         for key, (f, code, defaults, kwdefaults) in list_(func_snap.items()):
-            if f.__code__ is not code or f.__defaults__ is not defaults or f.__kwdefaults__ is not kwdefaults:
-                changes.append(f"the code of {getattr_(f, '__module__', '?')}.{getattr_(f, '__qualname__', '?')}")
+            if (
+                f.__code__ is not code
+                or f.__defaults__ is not defaults
+                or f.__kwdefaults__ is not kwdefaults
+            ):
+                changes.append(
+                    f"the code of {getattr_(f, '__module__', '?')}."
+                    f"{getattr_(f, '__qualname__', '?')}"
+                )
                 if accept:
                     func_snap[key] = (f, f.__code__, f.__defaults__, f.__kwdefaults__)
                 else:
@@ -276,7 +341,8 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
         return changes
 
     def name_of(cls: type) -> str:
-        return f"{cls.__dict__.get('__module__', '?')}.{cls.__dict__.get('__qualname__', cls.__name__)}"
+        module = cls.__dict__.get("__module__", "?")
+        return f"{module}.{cls.__dict__.get('__qualname__', cls.__name__)}"
 
     # ---- running code -----------------------------------------------------------------------
     class CellTimeout(BaseException):
@@ -365,7 +431,9 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
             outcome = run(step["source"], f"<{step['label']}>", ns)
         if step["kind"] == "student" and (outcome[0] == "timeout" or outcome[1] == "MemoryError"):
             for key in [k for k in ns if names_before.get(k, MISSING) is not ns[k]]:
-                del ns[key]  # a cell stopped by a limit is undone, like a cell skipped after a restart
+                del ns[
+                    key
+                ]  # a cell stopped by a limit is undone, like a cell skipped after a restart
             ns.update(names_before)
             collect()
         born = threads() - before
@@ -400,7 +468,9 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
         namespace.update(api)
         namespace.update(trusted)
         namespace.update(test_state)
-        prelude = run(job["test_prelude"], "<imports>", namespace) if job["test_prelude"] else ("passed",)
+        prelude = (
+            run(job["test_prelude"], "<imports>", namespace) if job["test_prelude"] else ("passed",)
+        )
         failed_before = False
         for part, source in (("visible", visible), ("hidden", hidden)):
             if part == "hidden" and not source.strip():
@@ -412,16 +482,33 @@ def main() -> None:  # noqa: C901 - one closure so no harness state sits in modu
             restore()
             alive = alien_threads & threads()
             if prelude[0] != "passed":
-                outcome = ("failed", "ImportError", "the notebook's imports failed: " + prelude[2], 0)
+                outcome = (
+                    "failed",
+                    "ImportError",
+                    "the notebook's imports failed: " + prelude[2],
+                    0,
+                )
             elif alive:
-                outcome = ("failed", "RuntimeError", "background threads started by your code were still running", 0)
+                outcome = (
+                    "failed",
+                    "RuntimeError",
+                    "background threads started by your code were still running",
+                    0,
+                )
             else:
                 before = threads()
                 outcome = run(source, f"<{grade_id} {part}>", namespace)
                 alien_threads |= threads() - before - allowed_threads
             changed = restore()
             if changed and outcome[0] == "passed":
-                outcome = ("failed", "RuntimeError", "your code changed " + ", ".join(sorted_(set_(changed))[:3]) + " while the tests ran", 0)
+                outcome = (
+                    "failed",
+                    "RuntimeError",
+                    "your code changed "
+                    + ", ".join(sorted_(set_(changed))[:3])
+                    + " while the tests ran",
+                    0,
+                )
             for key in assigns.split(","):
                 if key and key in namespace:
                     test_state[key] = namespace[key]

@@ -9,7 +9,6 @@ released here and one released by ``nbgrader generate_assignment`` have the same
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import re
 import symtable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..cache import file_digest
 from ..notebooks import clean as clean_outputs
 from ..notebooks import read as read_notebook
 from .sandbox import Program, Step, TestSpec
@@ -36,7 +36,7 @@ class AssignmentError(ValueError):
 
 
 class SubmissionRejected(ValueError):
-    """The file is not a gradable notebook of this assignment; the message says why (for feedback)."""
+    """Not a gradable notebook of this assignment; the message says why (for the feedback)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,11 @@ class Submission:
 
 
 def nbgrader_role(cell: nbformat.NotebookNode) -> str:
-    """``"solution"``, ``"test"``, ``"locked"`` (e.g. a statement), ``"other-nbgrader"`` or ``"plain"``."""
+    """The cell's nbgrader role.
+
+    ``"solution"``, ``"test"``, ``"locked"`` (e.g. a statement), ``"other-nbgrader"`` or
+    ``"plain"``.
+    """
     meta = cell.get("metadata", {}).get("nbgrader")
     if not isinstance(meta, dict):
         return "plain"
@@ -89,7 +93,12 @@ def nbgrader_role(cell: nbformat.NotebookNode) -> str:
         return "solution"
     if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
         return "test"
-    if meta.get("locked") and not meta.get("grade") and not meta.get("solution") and not meta.get("task"):
+    if (
+        meta.get("locked")
+        and not meta.get("grade")
+        and not meta.get("solution")
+        and not meta.get("task")
+    ):
         return "locked"
     return "other-nbgrader"
 
@@ -144,17 +153,21 @@ def split_hidden(source: str, where: str = "test cell") -> tuple[str, str]:
     lines = source.split("\n")
     regions = _marker_regions(source, BEGIN_HIDDEN, END_HIDDEN, where)
     if len(regions) > 1:
-        raise AssignmentError(f"{where}: one '{BEGIN_HIDDEN}' block per test cell, found {len(regions)}")
+        raise AssignmentError(
+            f"{where}: one '{BEGIN_HIDDEN}' block per test cell, found {len(regions)}"
+        )
     if not regions:
         return source, ""
     first, last = regions[0]
     if any(line.strip() for line in lines[last + 1 :]):
-        raise AssignmentError(f"{where}: the hidden tests must end the cell (they run after the visible ones)")
+        raise AssignmentError(
+            f"{where}: the hidden tests must end the cell (they run after the visible ones)"
+        )
     return "\n".join(lines[:first]), "\n".join(lines[first + 1 : last])
 
 
 def python_source(source: str) -> str:
-    """Plain Python for a cell: IPython syntax (``%magic``, ``!cmd``) turned into ``get_ipython()`` calls."""
+    """Plain Python for a cell: IPython syntax (``%magic``, ``!cmd``) as ``get_ipython()`` calls."""
     try:
         compile(source, "<cell>", "exec", dont_inherit=True)
         return source
@@ -166,7 +179,9 @@ def python_source(source: str) -> str:
         transformed = TransformerManager().transform_cell(source)
         compile(transformed, "<cell>", "exec", dont_inherit=True)
         return transformed
-    except Exception:  # not IPython syntax either: run as is, the SyntaxError is the student's feedback
+    except (
+        Exception
+    ):  # not IPython syntax either: run as is, the SyntaxError is the student's feedback
         return source
 
 
@@ -177,7 +192,11 @@ def bound_names(source: str) -> tuple[str, ...]:
     except SyntaxError:
         return ()
     return tuple(
-        sorted(s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace())
+        sorted(
+            s.get_name()
+            for s in table.get_symbols()
+            if s.is_assigned() or s.is_imported() or s.is_namespace()
+        )
     )
 
 
@@ -187,7 +206,11 @@ def import_statements(source: str) -> list[str]:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    return [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0)]
+    return [
+        ast.unparse(node)
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0)
+    ]
 
 
 def imported_modules(sources: list[str]) -> set[str]:
@@ -211,7 +234,9 @@ def imported_modules(sources: list[str]) -> set[str]:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     names.add(alias.name)
-                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                    aliases[alias.asname or alias.name.split(".")[0]] = (
+                        alias.name if alias.asname else alias.name.split(".")[0]
+                    )
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module)
                 for alias in node.names:
@@ -245,14 +270,17 @@ def release_notebook(nb: nbformat.NotebookNode, where: str = "notebook") -> nbfo
     student = nbformat.from_dict(json.loads(json.dumps(nb)))
     for index, cell in enumerate(student.cells):
         role = nbgrader_role(cell)
-        label = f"{where} cell {index} ({cell.get('metadata', {}).get('nbgrader', {}).get('grade_id', '?')})"
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "?")
+        label = f"{where} cell {index} ({grade_id})"
         if role == "solution":
             cell.source = clear_solutions(cell.source, cell.cell_type)
         elif role == "test":
             cell.source, _ = split_hidden(cell.source, label)
         for marker in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN):
             if marker in cell.source:
-                raise AssignmentError(f"{label}: '{marker}' outside a solution/test cell would reach students")
+                raise AssignmentError(
+                    f"{label}: '{marker}' outside a solution/test cell would reach students"
+                )
         if role != "plain":
             cell.metadata["deletable"] = False
             if cell.metadata["nbgrader"].get("locked"):
@@ -288,24 +316,32 @@ def load_assignment(path: str | Path) -> Assignment:
         seen[gid] = index
         role = nbgrader_role(cell)
         if role == "other-nbgrader":
-            raise AssignmentError(f"{where}: manually graded or task cells are not supported by the course grader")
+            raise AssignmentError(
+                f"{where}: manually graded or task cells are not supported by the course grader"
+            )
         if role == "solution":
             if cell.cell_type != "code":
-                raise AssignmentError(f"{where}: written (markdown) answers need manual grading, not supported")
+                raise AssignmentError(
+                    f"{where}: written (markdown) answers need manual grading, not supported"
+                )
             _marker_regions(cell.source, BEGIN_SOLUTION, END_SOLUTION, where)
             solution_ids.append(gid)
         elif role == "test":
             points = meta.get("points")
             if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
-                raise AssignmentError(f"{where}: a test cell needs positive 'points', got {points!r}")
+                raise AssignmentError(
+                    f"{where}: a test cell needs positive 'points', got {points!r}"
+                )
             visible, hidden = split_hidden(cell.source, where)
             tests.append(TestCell(gid, float(points), index, visible, hidden))
     if not tests:
-        raise AssignmentError(f"{path}: no graded test cells (nbgrader 'grade': true) in this notebook")
+        raise AssignmentError(
+            f"{path}: no graded test cells (nbgrader 'grade': true) in this notebook"
+        )
     return Assignment(
         path=path,
         name=path.stem,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        sha256=file_digest(path),
         notebook=nb,
         released=release_notebook(nb, path.name),
         solution_ids=tuple(solution_ids),
@@ -326,16 +362,24 @@ def parse_submission_bytes(data: bytes) -> nbformat.NotebookNode:
     try:
         raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise SubmissionRejected("the submitted file is not text (not a Jupyter notebook)") from None
+        raise SubmissionRejected(
+            "the submitted file is not text (not a Jupyter notebook)"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise SubmissionRejected(f"the submitted file is not valid JSON (line {exc.lineno}: {exc.msg}), so not a notebook") from None
+        raise SubmissionRejected(
+            f"the submitted file is not valid JSON (line {exc.lineno}: {exc.msg}), "
+            "so not a notebook"
+        ) from None
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
         raise SubmissionRejected("the submitted file is JSON but not a Jupyter notebook")
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:
-        raise SubmissionRejected(f"the submitted file is not a valid Jupyter notebook ({type(exc).__name__}: {str(exc)[:160]})") from None
+        raise SubmissionRejected(
+            f"the submitted file is not a valid Jupyter notebook ({type(exc).__name__}: "
+            f"{str(exc)[:160]})"
+        ) from None
     return nb
 
 
@@ -351,12 +395,17 @@ def read_submission(nb: nbformat.NotebookNode, assignment: Assignment) -> Submis
         meta = cell.metadata.get("nbgrader")
         if isinstance(meta, dict):
             released[meta["grade_id"]] = cell
-    fixed = {_normalized(c.source) for c in assignment.released.cells if nbgrader_role(c) != "solution" and c.source.strip()}
+    fixed = {
+        _normalized(c.source)
+        for c in assignment.released.cells
+        if nbgrader_role(c) != "solution" and c.source.strip()
+    }
     present = {_normalized(c.get("source", "")) for c in nb.cells}
     shared = len(fixed & present) / max(1, len(fixed))
     if shared < MIN_SHARED_CELLS:
         raise SubmissionRejected(
-            f"not a notebook of this assignment ({assignment.name}): only {shared:.0%} of its cells were found; "
+            f"not a notebook of this assignment ({assignment.name}): "
+            f"only {shared:.0%} of its cells were found; "
             "was the right notebook submitted?"
         )
     answers: dict[str, str] = {}
@@ -377,19 +426,31 @@ def read_submission(nb: nbformat.NotebookNode, assignment: Assignment) -> Submis
         original = released[gid]
         if gid in assignment.solution_ids:
             if cell.cell_type != "code":
-                notes.append(f"answer cell {gid} was turned into a {cell.cell_type} cell: no answer")
+                notes.append(
+                    f"answer cell {gid} was turned into a {cell.cell_type} cell: no answer"
+                )
                 continue
             answers[gid] = cell.source
             continue
-        if _normalized(cell.source) != _normalized(original.source) or cell.cell_type != original.cell_type:
+        if (
+            _normalized(cell.source) != _normalized(original.source)
+            or cell.cell_type != original.cell_type
+        ):
             notes.append(f"locked cell {gid} was edited: the original was used")
         if meta != original.metadata["nbgrader"]:
             notes.append(f"the grading metadata of cell {gid} was changed: the original was used")
     for gid in released:
         if gid not in found:
             kind = "answer" if gid in assignment.solution_ids else "locked"
-            notes.append(f"{kind} cell {gid} is missing from the submission" + ("" if kind == "answer" else ": the original was used"))
-    unanswered = [gid for gid in assignment.solution_ids if _normalized(answers.get(gid, released[gid].source)) == _normalized(released[gid].source)]
+            notes.append(
+                f"{kind} cell {gid} is missing from the submission"
+                + ("" if kind == "answer" else ": the original was used")
+            )
+    unanswered = [
+        gid
+        for gid in assignment.solution_ids
+        if _normalized(answers.get(gid, released[gid].source)) == _normalized(released[gid].source)
+    ]
     return Submission(answers=answers, unanswered=unanswered, notes=notes)
 
 
@@ -407,7 +468,11 @@ def build_program(assignment: Assignment, answers: dict[str, str]) -> Program:
     solution_names: set[str] = set()
     prelude: list[str] = []
     instructor_sources: list[str] = []
-    released = {c.metadata["nbgrader"]["grade_id"]: c.source for c in assignment.released.cells if nbgrader_role(c) == "solution"}
+    released = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in assignment.released.cells
+        if nbgrader_role(c) == "solution"
+    }
     for index, cell in enumerate(assignment.notebook.cells[: last_test + 1]):
         if cell.cell_type != "code" or index in tests_by_index:
             continue
@@ -423,13 +488,20 @@ def build_program(assignment: Assignment, answers: dict[str, str]) -> Program:
             names = bound_names(source)
             instructor_names.update(names)
             instructor_sources.append(source)
-            steps.append(Step(kind="instructor", label=f"cell {index}", source=source, assigns=names))
+            steps.append(
+                Step(kind="instructor", label=f"cell {index}", source=source, assigns=names)
+            )
     tests = []
     for test in assignment.tests:
-        visible, hidden = python_source(test.visible), python_source(test.hidden) if test.hidden.strip() else ""
+        visible, hidden = (
+            python_source(test.visible),
+            python_source(test.hidden) if test.hidden.strip() else "",
+        )
         instructor_sources += [visible, hidden]
         assigns = tuple(sorted(set(bound_names(visible)) | set(bound_names(hidden))))
-        tests.append(TestSpec(grade_id=test.grade_id, visible=visible, hidden=hidden, assigns=assigns))
+        tests.append(
+            TestSpec(grade_id=test.grade_id, visible=visible, hidden=hidden, assigns=assigns)
+        )
     prelude_names = {name for line in prelude for name in bound_names(line)}
     api = sorted(solution_names - instructor_names - prelude_names)
     return Program(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..cache import atomic_write, sha256_hex
 from .assignment import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
@@ -28,7 +29,7 @@ from .assignment import (
     load_assignment,
     nbgrader_role,
 )
-from .gradebook import GradingError, atomic_write
+from .gradebook import GradingError
 from .sandbox import Limits, run_program
 
 MANIFEST = ".release.json"
@@ -60,7 +61,10 @@ def release(source: Path, out: Path, force: bool = False) -> list[Path]:
     if manifest_path.exists():
         previous = json.loads(manifest_path.read_text(encoding="utf-8")).get("notebooks", {})
     elif out.exists() and any(out.iterdir()) and not force:
-        raise GradingError(f"{out} is not empty and is not an earlier release (no {MANIFEST}): choose another --out or pass --force")
+        raise GradingError(
+            f"{out} is not empty and is not an earlier release (no {MANIFEST}): "
+            "choose another --out or pass --force"
+        )
     written: dict[str, str] = {}
     texts = {}
     for path in notebooks:
@@ -68,24 +72,21 @@ def release(source: Path, out: Path, force: bool = False) -> list[Path]:
         texts[path.name] = notebook_text(assignment.released)
         target = out / path.name
         if target.exists() and path.name not in previous and not force:
-            raise GradingError(f"{target} exists and was not written by an earlier release: move it or pass --force")
+            raise GradingError(
+                f"{target} exists and was not written by an earlier release: "
+                "move it or pass --force"
+            )
     for name, text in texts.items():
         target = out / name
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             atomic_write(target, text)
-        written[name] = _sha256_text(text)
+        written[name] = sha256_hex(text)
     for name in previous:
         if name not in written and (out / name).exists():
             os.remove(out / name)  # its source notebook lost its exercises or was removed
     manifest = {"generated_by": "python -m course_utils.grading release", "notebooks": written}
     atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return [out / name for name in written]
-
-
-def _sha256_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def secret_lines(nb: nbformat.NotebookNode) -> set[str]:
@@ -96,7 +97,9 @@ def secret_lines(nb: nbformat.NotebookNode) -> set[str]:
         role = nbgrader_role(cell)
         hidden: set[int] = set()
         if role in ("solution", "test"):
-            begin, end = (BEGIN_SOLUTION, END_SOLUTION) if role == "solution" else (BEGIN_HIDDEN, END_HIDDEN)
+            begin, end = (
+                (BEGIN_SOLUTION, END_SOLUTION) if role == "solution" else (BEGIN_HIDDEN, END_HIDDEN)
+            )
             for first, last in _marker_regions(cell.source, begin, end, "cell"):
                 hidden.update(range(first + 1, last))
         for number, line in enumerate(lines):
@@ -114,8 +117,12 @@ def leaks(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) -> 
                 problems.append(f"cell {index}: contains the marker '{marker}'")
         for line in cell.source.split("\n"):
             if line.strip() in secret:
-                problems.append(f"cell {index}: solution or hidden-test line survives: {line.strip()[:80]!r}")
-        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+                problems.append(
+                    f"cell {index}: solution or hidden-test line survives: {line.strip()[:80]!r}"
+                )
+        if cell.cell_type == "code" and (
+            cell.get("outputs") or cell.get("execution_count") is not None
+        ):
             problems.append(f"cell {index}: stores outputs")
     return problems
 
@@ -131,33 +138,63 @@ def release_problems(source: Path, out: Path) -> list[str]:
             problems.append(f"{target}: missing; run: python -m course_utils.grading release")
             continue
         if target.read_text(encoding="utf-8") != expected:
-            problems.append(f"{target}: differs from what {path} releases; run: python -m course_utils.grading release")
-        problems += [f"{target}: {p}" for p in leaks(assignment.notebook, nbformat.reads(target.read_text(encoding="utf-8"), as_version=4))]
+            problems.append(
+                f"{target}: differs from what {path} releases; run: "
+                "python -m course_utils.grading release"
+            )
+        problems += [
+            f"{target}: {p}"
+            for p in leaks(
+                assignment.notebook,
+                nbformat.reads(target.read_text(encoding="utf-8"), as_version=4),
+            )
+        ]
     return problems
 
 
 def instructor_answers(assignment: Assignment) -> dict[str, str]:
     """The instructor's own answer cells (the reference solution)."""
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in assignment.notebook.cells if nbgrader_role(c) == "solution"}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in assignment.notebook.cells
+        if nbgrader_role(c) == "solution"
+    }
 
 
 def score_problems(assignment: Assignment, limits: Limits = Limits()) -> list[str]:
     """Run the reference solution (must score full marks) and the blank release (must score 0)."""
-    programs = {"instructor": build_program(assignment, instructor_answers(assignment)), "blank": replace(build_program(assignment, {}), keep_going=True)}
+    programs = {
+        "instructor": build_program(assignment, instructor_answers(assignment)),
+        "blank": replace(build_program(assignment, {}), keep_going=True),
+    }
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = dict(zip(programs, pool.map(lambda p: run_program(p, limits), programs.values())))
+        runs = dict(
+            zip(
+                programs, pool.map(lambda p: run_program(p, limits), programs.values()), strict=True
+            )
+        )
     problems = []
     for name, run in runs.items():
         if run.grader_error:
-            problems.append(f"{assignment.name} ({name} version): {run.grader_error}\n{run.log_tail[-1500:]}")
+            problems.append(
+                f"{assignment.name} ({name} version): {run.grader_error}\n{run.log_tail[-1500:]}"
+            )
     for test in assignment.tests:
         parts = runs["instructor"].tests.get(test.grade_id, {})
         for part, outcome in parts.items():
             if outcome.status not in ("passed", "none"):
-                problems.append(f"{assignment.name}: the reference solution fails {test.grade_id} ({part}): {outcome.error_type}: {outcome.message}")
+                problems.append(
+                    f"{assignment.name}: the reference solution fails {test.grade_id} ({part}): "
+                    f"{outcome.error_type}: {outcome.message}"
+                )
         blank = runs["blank"].tests.get(test.grade_id, {})
         if blank and all(o.status in ("passed", "none") for o in blank.values()):
-            problems.append(f"{assignment.name}: the blank release scores on {test.grade_id}: its tests accept an unanswered exercise")
+            problems.append(
+                f"{assignment.name}: the blank release scores on {test.grade_id}: "
+                "its tests accept an unanswered exercise"
+            )
         elif blank.get("hidden") and blank["hidden"].passed:
-            problems.append(f"{assignment.name}: the blank release passes the hidden tests of {test.grade_id}")
+            problems.append(
+                f"{assignment.name}: the blank release passes the hidden tests of {test.grade_id}"
+            )
     return problems

@@ -29,18 +29,19 @@ WORKER = Path(__file__).with_name("_worker.py")
 PYTHON_FLAGS = ("-s", "-P") if sys.version_info >= (3, 11) else ("-s",)
 #: The folder that holds the course_utils package the grader itself runs from.
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-#: Address space (RLIMIT_AS) for one worker. Measured (docs/GRADING.md): notebooks 01 and 02
-#: peak at about 2.2 GiB of address space with TensorFlow 2.21 on the CPU (MALLOC_ARENA_MAX=2,
-#: one TensorFlow thread per pool); notebook 09 (exercises that build VGG-sized layers) peaks at
-#: about 3.9 GiB, so the default is 6 GiB: room for it, still a hard stop for a memory bomb.
+#: Memory for one worker, as its data size (RLIMIT_DATA on Linux: heap and private writable
+#: mappings, not reserved address space; see _worker.py). The course's notebooks stay well below
+#: it (docs/PERFORMANCE.md, "Grading"); a memory bomb still stops at 6 GiB.
 DEFAULT_MEMORY_MB = 6144
 #: Modules whose functions, classes and submodules the tests may rely on; the modules that the
 #: instructor's cells import are added to these.
 PROTECTED_MODULES = (
-    "numpy", "math", "cmath", "operator", "functools", "itertools", "collections", "copy", "json", "re",
-    "random", "statistics", "decimal", "fractions", "keras", "course_utils", "sklearn", "scipy", "pandas",
+    "numpy", "math", "cmath", "operator", "functools", "itertools", "collections", "copy",
+    "json", "re", "random", "statistics", "decimal", "fractions", "keras", "course_utils",
+    "sklearn", "scipy", "pandas",
 )  # fmt: skip
-#: Backends too large to snapshot on every test (thousands of modules); tests reach them through keras.
+#: Backends too large to snapshot on every test (thousands of modules); tests reach them through
+#: keras.
 UNPROTECTED = ("tensorflow", "jax", "jaxlib", "torch")
 GRACE_SECONDS = 5.0
 _LIVE: set[subprocess.Popen] = set()
@@ -80,7 +81,10 @@ class Limits:
     max_restarts: int = 3
 
     def key(self) -> str:
-        return f"cell={self.cell_timeout:g},total={self.total_timeout:g},mem={self.memory_mb},out={self.output_mb},restarts={self.max_restarts}"
+        return (
+            f"cell={self.cell_timeout:g},total={self.total_timeout:g},mem={self.memory_mb},"
+            f"out={self.output_mb},restarts={self.max_restarts}"
+        )
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,10 @@ class _Channel:
             if b"\n" in self.buffer:
                 line, _, self.buffer = self.buffer.partition(b"\n")
                 try:
-                    return [bytes.fromhex(part.decode("ascii")).decode("utf-8") for part in line.split(b" ")]
+                    return [
+                        bytes.fromhex(part.decode("ascii")).decode("utf-8")
+                        for part in line.split(b" ")
+                    ]
                 except (ValueError, UnicodeDecodeError):
                     continue  # not ours: student code wrote to the pipe
             if self.eof:
@@ -181,7 +188,8 @@ def _hex_line(*fields: object) -> bytes:
 
 
 def worker_environment(home: str) -> dict[str, str]:
-    """A minimal environment: fast profile, offline, one thread per pool, this course_utils importable."""
+    """A minimal environment: fast profile, offline, one thread per pool, this course_utils
+    importable."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
@@ -240,7 +248,9 @@ def _death_reason(proc: subprocess.Popen, limits: Limits) -> str:
     if code is None:
         return "the grader process stopped answering"
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        name = (
+            signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        )
         if -code == signal.SIGXCPU:
             return "CPU time limit exceeded"
         if -code == signal.SIGKILL:
@@ -258,7 +268,15 @@ class _Attempt:
         read_fd, write_fd = os.pipe()
         cpu = int(limits.total_timeout * 2 + 60)
         self.proc = subprocess.Popen(
-            [sys.executable, *PYTHON_FLAGS, str(WORKER), str(write_fd), str(limits.memory_mb), str(cpu), str(limits.output_mb)],
+            [
+                sys.executable,
+                *PYTHON_FLAGS,
+                str(WORKER),
+                str(write_fd),
+                str(limits.memory_mb),
+                str(cpu),
+                str(limits.output_mb),
+            ],
             stdin=subprocess.PIPE,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -277,7 +295,13 @@ class _Attempt:
         job = {
             "cell_timeout": limits.cell_timeout,
             "steps": [
-                {"kind": s.kind, "label": s.label, "source": s.source, "assigns": list(s.assigns), "skip": skips.get(i, "")}
+                {
+                    "kind": s.kind,
+                    "label": s.label,
+                    "source": s.source,
+                    "assigns": list(s.assigns),
+                    "skip": skips.get(i, ""),
+                }
                 for i, s in enumerate(program.steps)
             ],
             "api_names": list(program.api_names),
@@ -304,10 +328,10 @@ class _Attempt:
                 pass
 
     def peak_memory_mb(self) -> float:
-        """The worker's peak address space (Linux), read just before it is stopped."""
+        """The worker's peak resident memory (Linux ``VmHWM``), read just before it is stopped."""
         try:
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmPeak:"):
+                if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
         except (OSError, ValueError, IndexError):
             pass
@@ -334,7 +358,8 @@ class _Attempt:
 
 
 def run_program(program: Program, limits: Limits = Limits()) -> RunResult:
-    """Run phase 1 and every test of ``program``; never raises for anything the code under test does."""
+    """Run phase 1 and every test of ``program``; never raises for anything the code under test
+    does."""
     result = RunResult()
     start = time.monotonic()
     total_deadline = start + limits.total_timeout
@@ -356,8 +381,14 @@ def run_program(program: Program, limits: Limits = Limits()) -> RunResult:
             break
     result.restarts = attempt_number - 1
     for index in pending:
-        reason = result.grader_error or ("the time limit for the whole submission was reached" if time.monotonic() >= total_deadline else "not run: too many restarts")
-        result.tests.setdefault(program.tests[index].grade_id, {}).setdefault("visible", Outcome("failed", "GraderError", reason))
+        reason = result.grader_error or (
+            "the time limit for the whole submission was reached"
+            if time.monotonic() >= total_deadline
+            else "not run: too many restarts"
+        )
+        result.tests.setdefault(program.tests[index].grade_id, {}).setdefault(
+            "visible", Outcome("failed", "GraderError", reason)
+        )
     result.seconds = time.monotonic() - start
     return result
 
@@ -386,10 +417,15 @@ def _run_attempt(
             return False
         step = program.steps[current]
         status = "timeout" if "time" in reason else "crashed"
-        result.steps[current] = Outcome(status, "TimeoutError" if status == "timeout" else "Crash", reason)
+        result.steps[current] = Outcome(
+            status, "TimeoutError" if status == "timeout" else "Crash", reason
+        )
         skips[current] = reason
         if step.kind == "instructor" and not started_student:
-            result.grader_error = f"the instructor's {step.label} failed in the grader: {reason} (raise --timeout / --memory-mb?)"
+            result.grader_error = (
+                f"the instructor's {step.label} failed in the grader: {reason} "
+                "(raise --timeout / --memory-mb?)"
+            )
             return True
         return False
 
@@ -407,20 +443,38 @@ def _run_attempt(
         kind = message[0]
         if kind == "ready" and len(message) > 1:
             result.memory_limited = message[1] == "yes"
-        elif kind == "begin" and len(message) > 1 and message[1].isdigit() and int(message[1]) < len(program.steps):
+        elif (
+            kind == "begin"
+            and len(message) > 1
+            and message[1].isdigit()
+            and int(message[1]) < len(program.steps)
+        ):
             current = int(message[1])
             started_student = started_student or program.steps[current].kind == "student"
             cell_deadline = time.monotonic() + limits.cell_timeout + GRACE_SECONDS
         elif kind == "end" and len(message) >= 6 and message[1].isdigit():
             number = int(message[1])
             if 0 <= number < len(program.steps) and number not in skips:
-                outcome = Outcome(message[2], message[3], message[4], int(message[5]) if message[5].isdigit() else 0)
+                outcome = Outcome(
+                    message[2],
+                    message[3],
+                    message[4],
+                    int(message[5]) if message[5].isdigit() else 0,
+                )
                 result.steps[number] = outcome
                 step = program.steps[number]
                 if step.kind == "instructor" and outcome.status in ("failed", "timeout"):
-                    problem = f"the instructor's {step.label} failed: {outcome.error_type}: {outcome.message}"
-                    if not started_student:  # nothing of the student's has run: the grader's problem
-                        result.grader_error = f"{problem} (if the notebook runs outside the grader, raise --memory-mb or --timeout)"
+                    problem = (
+                        f"the instructor's {step.label} failed: "
+                        f"{outcome.error_type}: {outcome.message}"
+                    )
+                    if (
+                        not started_student
+                    ):  # nothing of the student's has run: the grader's problem
+                        result.grader_error = (
+                            f"{problem} (if the notebook runs outside the grader, "
+                            "raise --memory-mb or --timeout)"
+                        )
                         return True
                     result.notes.append(problem + " (after your code ran)")
             current, cell_deadline = None, total_deadline
@@ -436,7 +490,17 @@ def _run_attempt(
         test = program.tests[index]
         nonce = secrets.token_hex(16)
         attempt.kill_strays()
-        sent = attempt.send_raw(_hex_line("test", nonce, index, test.grade_id, test.visible, test.hidden, ",".join(test.assigns)))
+        sent = attempt.send_raw(
+            _hex_line(
+                "test",
+                nonce,
+                index,
+                test.grade_id,
+                test.visible,
+                test.hidden,
+                ",".join(test.assigns),
+            )
+        )
         outcomes = result.tests.setdefault(test.grade_id, {})
         for part in ("visible", "hidden"):
             deadline = min(time.monotonic() + limits.cell_timeout + GRACE_SECONDS, total_deadline)
@@ -447,15 +511,34 @@ def _run_attempt(
                     message = None
                     reason = _death_reason(attempt.proc, limits)
                 else:
-                    reason = "the time limit for the whole submission was reached" if time.monotonic() >= total_deadline else f"time limit: ran longer than {limits.cell_timeout:g} s"
+                    reason = (
+                        "the time limit for the whole submission was reached"
+                        if time.monotonic() >= total_deadline
+                        else f"time limit: ran longer than {limits.cell_timeout:g} s"
+                    )
                 if message is None:
-                    outcomes[part] = Outcome("timeout" if "time" in reason else "crashed", "TimeoutError" if "time" in reason else "Crash", reason)
+                    outcomes[part] = Outcome(
+                        "timeout" if "time" in reason else "crashed",
+                        "TimeoutError" if "time" in reason else "Crash",
+                        reason,
+                    )
                     if part == "visible":
                         outcomes["hidden"] = Outcome("skipped")
                     pending.pop(0)
                     return time.monotonic() >= total_deadline
-                if message[0] == "result" and len(message) >= 8 and message[1] == nonce and message[2] == str(index) and message[3] == part:
-                    outcomes[part] = Outcome(message[4], message[5], message[6], int(message[7]) if message[7].isdigit() else 0)
+                if (
+                    message[0] == "result"
+                    and len(message) >= 8
+                    and message[1] == nonce
+                    and message[2] == str(index)
+                    and message[3] == part
+                ):
+                    outcomes[part] = Outcome(
+                        message[4],
+                        message[5],
+                        message[6],
+                        int(message[7]) if message[7].isdigit() else 0,
+                    )
                     break
         pending.pop(0)
     return True  # the worker is stopped by _Attempt.close(), after its peak memory is read
