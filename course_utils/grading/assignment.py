@@ -12,6 +12,7 @@ import ast
 import json
 import re
 import symtable
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,18 +167,26 @@ def split_hidden(source: str, where: str = "test cell") -> tuple[str, str]:
     return "\n".join(lines[:first]), "\n".join(lines[first + 1 : last])
 
 
+#: CPython 3.11's parser keeps recursion-depth bookkeeping that is not safe when two threads parse
+#: at once (``SystemError: AST constructor recursion depth mismatch``, seen with ``grade -j 2``):
+#: every compile/parse of cell sources in this module takes this lock.
+_PARSE_LOCK = threading.RLock()
+
+
 def python_source(source: str) -> str:
     """Plain Python for a cell: IPython syntax (``%magic``, ``!cmd``) as ``get_ipython()`` calls."""
     try:
-        compile(source, "<cell>", "exec", dont_inherit=True)
+        with _PARSE_LOCK:
+            compile(source, "<cell>", "exec", dont_inherit=True)
         return source
     except SyntaxError:
         pass
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
-        transformed = TransformerManager().transform_cell(source)
-        compile(transformed, "<cell>", "exec", dont_inherit=True)
+        with _PARSE_LOCK:
+            transformed = TransformerManager().transform_cell(source)
+            compile(transformed, "<cell>", "exec", dont_inherit=True)
         return transformed
     except (
         Exception
@@ -188,7 +197,8 @@ def python_source(source: str) -> str:
 def bound_names(source: str) -> tuple[str, ...]:
     """Names a cell binds at top level (assignments, imports, def, class, for targets)."""
     try:
-        table = symtable.symtable(source, "<cell>", "exec")
+        with _PARSE_LOCK:
+            table = symtable.symtable(source, "<cell>", "exec")
     except SyntaxError:
         return ()
     return tuple(
@@ -203,7 +213,8 @@ def bound_names(source: str) -> tuple[str, ...]:
 def import_statements(source: str) -> list[str]:
     """The top-level ``import`` statements of a cell, as source lines."""
     try:
-        tree = ast.parse(source)
+        with _PARSE_LOCK:
+            tree = ast.parse(source)
     except SyntaxError:
         return []
     return [
@@ -224,7 +235,8 @@ def imported_modules(sources: list[str]) -> set[str]:
     trees = []
     for source in sources:
         try:
-            trees.append(ast.parse(source))
+            with _PARSE_LOCK:
+                trees.append(ast.parse(source))
         except SyntaxError:
             continue
     names: set[str] = set()
