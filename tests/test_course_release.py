@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from course_utils.cache import atomic_write
 from course_utils.grading.assignment import has_exercises, load_assignment
 from course_utils.grading.release import release_problems, score_problems
 from course_utils.grading.sandbox import Limits
@@ -84,10 +85,7 @@ def test_course_reference_solution_scores_full_and_blank_scores_zero(notebook):
         "verdict": "reference scores full marks, blank scores zero",
         "seconds": round(time.monotonic() - start, 1),
     }
-    target = VERDICTS / f"{notebook.stem}.json"
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write(VERDICTS / f"{notebook.stem}.json", json.dumps(record, indent=1) + "\n")
 
 
 def test_verdict_key_changes_with_what_the_verdict_depends_on(tmp_path, monkeypatch):
