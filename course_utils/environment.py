@@ -2,15 +2,104 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .profiles import Profile, get_profile
 
 DEFAULT_SEED = 42
+
+
+# Lines TensorFlow's C++ runtime writes straight to file descriptor 2 while it starts: absl's
+# pre-initialisation notice, oneDNN and CPU-feature notes, CUDA stub/driver probes on a machine
+# without a GPU, duplicate-factory registrations. None is a problem; in JupyterLab they appear
+# as a red box under the first cell. Everything else written to fd 2 meanwhile is passed on.
+STARTUP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|oneDNN custom operations are on"
+    r"|cudart_stub\.cc|Could not find cuda drivers"
+    r"|failed call to cuInit"
+    r"|cpu_feature_guard\.cc|This TensorFlow binary is optimized"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation placer already registered"
+    r"|TF-TRT Warning: Could not find TensorRT"
+)
+
+
+@contextlib.contextmanager
+def quiet_native_startup() -> Iterator[None]:
+    """Hold back TensorFlow's native start-up lines (see ``STARTUP_NOISE``) for the block.
+
+    File descriptor 2 is pointed at a temporary file while the block runs (native code writes
+    there, not to ``sys.stderr``), then restored; lines that are not start-up noise are written
+    to ``sys.stderr`` afterwards, so real warnings and errors stay visible. Python-level output
+    (``warnings``, ``logging``, ``print(file=sys.stderr)``) is not affected.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (e.g. pythonw): do nothing
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines() if line and not STARTUP_NOISE.search(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+RUN_ORDER_HINT = (
+    "Hint (course_utils): if this name is defined in a cell above, that cell has not run in "
+    "this kernel. Use Run > Run All Above Selected Cell; after a kernel restart, "
+    "Kernel > Restart Kernel and Run All Cells."
+)
+
+
+def _add_hint(
+    shell: Any,
+    etype: type[BaseException],
+    value: BaseException,
+    tb: Any,
+    tb_offset: int | None = None,
+) -> None:
+    """IPython custom exception handler: the usual traceback, with ``RUN_ORDER_HINT`` added."""
+    if value.args and isinstance(value.args[0], str) and RUN_ORDER_HINT not in value.args[0]:
+        value.args = (f"{value.args[0]}\n{RUN_ORDER_HINT}", *value.args[1:])
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+
+
+def install_run_order_hint() -> bool:
+    """In IPython/Jupyter, add ``RUN_ORDER_HINT`` to every NameError's message.
+
+    A NameError in a notebook usually means a cell above has not run (kernel restarted, cells
+    run out of order). Returns whether a kernel was found (False outside IPython).
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((NameError,), _add_hint)
+    return True
 
 
 @dataclass(frozen=True)
@@ -115,15 +204,20 @@ def setup(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     run_profile = get_profile(profile)
-    # TensorFlow's C++ start-up chatter (CUDA stubs, CPU feature notes) is not for learners;
-    # this only takes effect if TensorFlow has not been imported yet.
+    # TensorFlow's C++ start-up chatter (CUDA stubs, CPU feature notes) is not for learners:
+    # the log level hides its INFO lines, quiet_native_startup() the ones it prints regardless
+    # (importing Keras and the first device query), passing anything else on.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    with quiet_native_startup():
+        import keras
 
-    random.seed(seed)
-    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generators
-    info = environment_info()
-    precision = "TF32 allowed (setup(tf32=True))" if tf32 else full_float32_precision(info.backend)
+        random.seed(seed)
+        keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generators
+        info = environment_info()
+        precision = (
+            "TF32 allowed (setup(tf32=True))" if tf32 else full_float32_precision(info.backend)
+        )
+    install_run_order_hint()
     if not quiet:
         from .cache import offline_forced
 
