@@ -239,9 +239,14 @@ def test_data_file_missing_or_unlisted(tmp_path, monkeypatch):
         data.data_file("digits.npz")
 
 
-def test_malformed_manifest_is_reported(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "line",
+    ["not a checksum line", "abc123  digits.npz", f"{'0' * 64}  digits.npz  extra"],
+    ids=["words", "short-hash", "three-fields"],
+)
+def test_malformed_manifest_is_reported(tmp_path, monkeypatch, line):
     _data_dir(tmp_path, monkeypatch)
-    (tmp_path / "SHA256SUMS").write_text("not a checksum line\n")
+    (tmp_path / "SHA256SUMS").write_text(f"{line}\n")
     with pytest.raises(DataError, match="SHA256SUMS:1"):
         data.data_file("digits.npz")
 
