@@ -1,13 +1,22 @@
 # The course's commands (see README.md):
-#   make lab                 set up .venv if needed, then open JupyterLab on the course
+#   make lab                 set up .venv if needed, copy new release notebooks into workspace/ (your
+#                            own copies, never overwritten), then open JupyterLab there
+#   make reset NB=06         back up your copy of notebook 06 (workspace/backups/), take a fresh one
+#   make student-zip         build/cnn-rnn-course-student.zip: student notebooks, course_utils, data,
+#                            install files (for Colab or a machine without git; no solutions)
 #   make test                set up .venv if needed, then the default suite (<= 5 min on 2 cores):
 #                            lint, unit tests, every notebook (fast profile), release checks
 #   make test BACKEND=jax    the same notebooks and unit tests under Keras' JAX backend (or torch)
 #   make test-slow           the slower tier: every release score check re-run, the grader's and
 #                            the download command's notebook-level tests
-#   make test-all            everything .ci/run runs: test, test-slow, both other backends, pins
+#   make test-browser        JupyterLab in a real browser (Chromium driven by Playwright): Run All
+#                            on 00 and 02, one exercise answered through the UI (about 1 min;
+#                            installs Debian's chromium with apt-get when missing, as root)
+#   make test-all            everything .ci/run runs: test, test-slow, test-browser, both other
+#                            backends, pins
 #   make check-pins          do the pins resolve on every Python version accepted here?
-# Each target creates .venv on first use and reuses it; nothing is installed outside the project.
+# Each target creates .venv on first use and reuses it; nothing is installed outside the project
+# (but make test-browser's chromium).
 
 PYTHON  ?= python3
 BACKEND ?= tensorflow
@@ -30,7 +39,7 @@ $(error BACKEND must be tensorflow, jax or torch, not '$(BACKEND)')
 endif
 BACKEND_STAMP := $(VENV)/.installed-$(BACKEND)
 
-.PHONY: lab test test-slow test-all lint check-pins venv clean-venv check-python
+.PHONY: lab reset student-zip test test-slow test-browser test-all lint check-pins venv clean-venv check-python
 
 check-python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; \
@@ -64,8 +73,19 @@ $(VENV)/.installed-torch: requirements-torch.txt $(STAMP)
 		$(if $(filter Linux,$(shell uname -s)),--extra-index-url https://download.pytorch.org/whl/cpu,)
 	@touch $@
 
+# The learner works in workspace/ (git-ignored): copies of release/ made on first run; a later run
+# adds new notebooks and never overwrites one the learner changed (course_utils/workspace.py).
 lab: $(BACKEND_STAMP)
-	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab $(ROOT_FLAG) --port=$(PORT) --ServerApp.root_dir="$(CURDIR)" notebooks/00_setup.ipynb
+	@$(BIN)/python -m course_utils.workspace sync
+	@echo "Your notebooks: $(CURDIR)/workspace (your own copies; the course never overwrites them)"
+	@KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab $(ROOT_FLAG) --port=$(PORT) --ServerApp.root_dir="$(CURDIR)/workspace" workspace/00_setup.ipynb
+
+reset: $(STAMP)
+	@test -n "$(NB)" || { echo "Say which notebook: make reset NB=06 (your copy goes to workspace/backups/)" >&2; exit 2; }
+	@$(BIN)/python -m course_utils.workspace reset "$(NB)"
+
+student-zip: $(STAMP)
+	@$(BIN)/python -m course_utils.workspace student-zip --out build/cnn-rnn-course-student.zip
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check course_utils tests benchmarks
@@ -86,8 +106,32 @@ test-slow: $(STAMP)
 	COURSE_PROFILE=fast KERAS_BACKEND=tensorflow COURSE_RELEASE_VERDICTS=recheck \
 		$(PYTEST) -m "slow or release_score" tests course_utils
 
+# The browser test (tests/browser/run_lab_ui.py, not collected by pytest): a throw-away workspace
+# in build/browser-test/, JupyterLab on a free loopback port, Debian's Chromium driven by Playwright
+# (requirements-browser.txt, installed only here). Never `playwright install`: it downloads a
+# browser of its own. Screenshots: build/browser-test/screenshots/.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.installed-browser
+
+$(BROWSER_STAMP): requirements-browser.txt $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-browser.txt
+	@touch $@
+
+test-browser: $(BROWSER_STAMP)
+	@test -x "$(CHROMIUM)" || { \
+		if [ "$$(id -u)" != 0 ]; then echo "make test-browser needs Chromium at $(CHROMIUM): install it \
+	(Debian/Ubuntu: sudo apt-get install -y chromium) or run make test-browser CHROMIUM=/path/to/chromium" >&2; exit 1; fi; \
+		command -v apt-get >/dev/null || { echo "No Chromium at $(CHROMIUM) and no apt-get: install Chromium \
+	and run make test-browser CHROMIUM=/path/to/chromium" >&2; exit 1; }; \
+		echo "Installing Debian's chromium (apt-get) ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; } || exit 1; \
+		test -x "$(CHROMIUM)" || { echo "chromium installed, but not at $(CHROMIUM): pass CHROMIUM=..." >&2; exit 1; }; }
+	KERAS_BACKEND=tensorflow $(BIN)/python tests/browser/run_lab_ui.py --chromium "$(CHROMIUM)"
+
 test-all:
 	$(MAKE) --no-print-directory test
+	$(MAKE) --no-print-directory test-browser
 	$(MAKE) --no-print-directory test-slow
 	$(MAKE) --no-print-directory test BACKEND=jax
 	$(MAKE) --no-print-directory test BACKEND=torch

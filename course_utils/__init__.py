@@ -10,7 +10,8 @@ Modules: :mod:`~course_utils.profiles` (run sizes), :mod:`~course_utils.environm
 probe, Keras' cache, checksums, atomic writes), :mod:`~course_utils.loading` (what the loaders
 share), :mod:`~course_utils.shapes` (output sizes, parameter counts),
 :mod:`~course_utils.plots`, :mod:`~course_utils.training` (``compare_models``),
-:mod:`~course_utils.notebooks` (maintainers' notebook tools).
+:mod:`~course_utils.notebooks` (maintainers' notebook tools), :mod:`~course_utils.workspace`
+(learners' own notebook copies for ``make lab``, the student zip).
 """
 
 from .cache import DataError

@@ -1,7 +1,9 @@
 """Plots the notebooks share. Each returns its matplotlib ``Figure`` and never blocks.
 
 In a notebook the figure is shown when the cell ends; finish the line with ``;`` (or assign
-the result) so it is not shown a second time as the cell's value.
+the result) so it is not shown a second time as the cell's value. Every figure has a title:
+pass ``title=`` to say what it shows, or get a default one. Epoch axes count from 1 in whole
+epochs.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def lower_is_better(metric: str) -> bool:
 
 
 def _label_epoch_axes(ax: Any, ylabel: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epoch 1, 2, 3, never 1.5
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -72,7 +77,10 @@ def _label_epoch_axes(ax: Any, ylabel: str) -> None:
 
 
 def plot_history(history: Any, metric: str | None = None, title: str | None = None):
-    """Loss and one metric per epoch, training vs validation, best validation epoch marked."""
+    """Loss and one metric per epoch, training vs validation, best validation epoch marked.
+
+    ``title`` defaults to ``"Training history: loss and <metric> per epoch"``.
+    """
     plt = _pyplot()
     hist = _history_dict(history)
     if "loss" not in hist:
@@ -91,8 +99,7 @@ def plot_history(history: Any, metric: str | None = None, title: str | None = No
                 best + 1, color="gray", linestyle=":", label=f"best validation (epoch {best + 1})"
             )
         _label_epoch_axes(ax, name)
-    if title:
-        fig.suptitle(title)
+    fig.suptitle(title or f"Training history: {' and '.join(names)} per epoch")
     fig.tight_layout()
     return fig
 
@@ -103,7 +110,10 @@ def plot_histories(
     validation: bool = True,
     title: str | None = None,
 ):
-    """One curve per model for ``metric`` (validation by default): learning curves side by side."""
+    """One curve per model for ``metric`` (validation by default): learning curves side by side.
+
+    ``title`` defaults to ``"Validation <metric> per epoch"`` (``"Training ..."``).
+    """
     plt = _pyplot()
     if not histories:
         raise ValueError("histories is empty: pass {model name: History or history dict}")
@@ -117,8 +127,7 @@ def plot_histories(
             )
         ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], "o-", label=name)
     _label_epoch_axes(ax, key)
-    if title:
-        ax.set_title(title)
+    ax.set_title(title or f"{'Validation' if validation else 'Training'} {metric} per epoch")
     fig.tight_layout()
     return fig
 
@@ -133,9 +142,11 @@ def show_images(
     cmap: str = "gray",
     vmin: float | None = None,
     vmax: float | None = None,
+    title: str | None = None,
 ):
     """A grid of images titled with their labels; with ``predictions``, wrong ones in red.
 
+    ``title``: a title over the whole grid (what the images are).
     ``images``: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)``, integers 0-255 or floats.
     One-channel images are stretched to their own range unless ``vmin``/``vmax`` fix the values
     shown as black and white (``vmin=0, vmax=255`` keeps brightness comparable between images).
@@ -153,6 +164,7 @@ def show_images(
     for name, seq in (("labels", labels), ("predictions", predictions)):
         if seq is not None and len(seq) != len(images):
             raise ValueError(f"{name} has {len(seq)} entries but there are {len(images)} images")
+    grid_title = title
     count = min(len(images), max_images)
     if count == 0:
         raise ValueError("no images to show")
@@ -183,6 +195,8 @@ def show_images(
             if labels is not None and predictions[i] != labels[i]:
                 color = "red"
         ax.set_title(title, fontsize=9, color=color)
+    if grid_title:
+        fig.suptitle(grid_title)
     fig.tight_layout()
     return fig
 
@@ -192,8 +206,15 @@ def plot_confusion_matrix(
     y_pred: Sequence[Any],
     class_names: Sequence[str] | None = None,
     normalize: bool = False,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
 ):
-    """Confusion matrix (rows: true class, columns: predicted), drawn by scikit-learn."""
+    """Confusion matrix (rows: true class, columns: predicted), drawn by scikit-learn.
+
+    ``title`` defaults to ``"Confusion matrix (rows: true, columns: predicted)"``;
+    ``figsize`` defaults to a square of at most 6 inches (10 classes fit without filling the
+    screen).
+    """
     plt = _pyplot()
     from sklearn.metrics import ConfusionMatrixDisplay
 
@@ -208,7 +229,10 @@ def plot_confusion_matrix(
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} entries and y_pred {len(y_pred)}")
     n = len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
-    fig, ax = plt.subplots(figsize=(0.55 * n + 2.5, 0.55 * n + 2))
+    if figsize is None:
+        side = min(max(0.45 * n + 1.5, 3.5), 6.0)
+        figsize = (side, side)
+    fig, ax = plt.subplots(figsize=figsize)
     ConfusionMatrixDisplay.from_predictions(
         y_true,
         y_pred,
@@ -219,5 +243,7 @@ def plot_confusion_matrix(
         colorbar=False,
         ax=ax,
     )
+    default = "Confusion matrix" + (" (rows normalized)" if normalize else "")
+    ax.set_title(title or f"{default}\nrows: true class, columns: predicted")
     fig.tight_layout()
     return fig

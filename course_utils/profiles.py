@@ -9,6 +9,7 @@ A notebook asks the profile for numbers instead of branching on it::
     profile = course_utils.setup()
     epochs = profile.epochs(full=15)            # 15 for learners, 2 in CI
     n_train = profile.samples(full=None, fast=2000)  # None means "all of it"
+    model.fit(..., verbose=profile.verbose)     # one line per epoch for learners, quiet in CI
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class Profile:
     @property
     def is_fast(self) -> bool:
         return self.name == "fast"
+
+    @property
+    def verbose(self) -> int:
+        """Keras ``verbose`` for training: 2 (one line per epoch, with its time) for learners,
+        0 (quiet) in CI. Pass it on: ``model.fit(..., verbose=profile.verbose)``."""
+        return 0 if self.is_fast else 2
 
     def pick(self, full: T, fast: T) -> T:
         """Return ``full`` or ``fast`` depending on the profile (any kind of value)."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import keras
@@ -48,6 +49,36 @@ def num_samples(x: Any) -> int:
     return len(x)
 
 
+def _step_prefix(step: int | None, total: int | None) -> str:
+    if step is None:
+        return ""
+    return f"[{step}/{total}] " if total is not None else f"[{step}] "
+
+
+@contextmanager
+def announce(
+    name: str, step: int | None = None, total: int | None = None, verbose: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Print a header line before a long step and its elapsed seconds after it.
+
+    ``with announce("LeNet-5", 2, 3): model.fit(..., verbose=profile.verbose)`` prints
+    ``[2/3] LeNet-5 ...``, then Keras' epoch lines, then ``[2/3] LeNet-5: done in 41.2 s``, so
+    the epoch lines of a loop of trainings say which run they belong to. Put a result in the
+    yielded dict under ``"result"`` to have it printed on the last line.
+    ``verbose=0`` prints nothing (pass ``profile.verbose``: quiet in CI); ``None`` prints.
+    """
+    quiet = verbose == 0
+    prefix = _step_prefix(step, total)
+    if not quiet:
+        print(f"{prefix}{name} ...", flush=True)
+    start = time.perf_counter()
+    info: dict[str, Any] = {}
+    yield info
+    if not quiet:
+        result = f", {info['result']}" if info.get("result") else ""
+        print(f"{prefix}{name}: done in {time.perf_counter() - start:.1f} s{result}", flush=True)
+
+
 def _metric_key(metric: Any) -> str:
     return metric if isinstance(metric, str) else getattr(metric, "name", str(metric))
 
@@ -64,7 +95,7 @@ def compare_models(
     metric: Any = "accuracy",
     batch_size: int = 128,
     seed: int = 42,
-    verbose: int = 0,
+    verbose: int | None = None,
     return_models: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, keras.Model]]:
     """Train every model with the same data, optimizer, epochs and seed; one row per model.
@@ -76,6 +107,10 @@ def compare_models(
         optimizer: a name (``"adam"``) or a function returning a new optimizer
             (``lambda: keras.optimizers.Adam(1e-4)``): optimizers keep state, never share one.
         metric: the one metric compiled, reported and maximised (e.g. ``"accuracy"``).
+        verbose: ``None`` (default): one line when each model starts and one when it ends
+            (``[2/3] LeNet-5: 5 epochs in 41.2 s, last val_accuracy 0.981``);
+            ``1`` or ``2``: the same, plus Keras' own progress (``2``: one line per epoch);
+            ``0``: quiet. Notebooks pass ``verbose=profile.verbose`` (2 for learners, 0 in CI).
 
     Returns:
         A DataFrame with columns ``model, parameters, seconds_per_epoch, best_val_<metric>,
@@ -93,8 +128,9 @@ def compare_models(
             continue
         if not isinstance(pair, tuple) or len(pair) != 2 or num_samples(pair[0]) != len(pair[1]):
             raise ValueError(f"{part} must be an (x, y) pair with as many labels as samples")
+    if verbose is not None and verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be None, 0, 1 or 2, got {verbose!r}")
     key = _metric_key(metric)
-    rows, histories, models = [], {}, {}
     for name, build in builders.items():
         if isinstance(build, keras.Model) or not callable(build):
             raise TypeError(
@@ -102,6 +138,12 @@ def compare_models(
                 "make_cnn()`), "
                 "so every model starts from fresh weights under the same seed"
             )
+    rows, histories, models = [], {}, {}
+    for step, (name, build) in enumerate(builders.items(), start=1):
+        prefix = _step_prefix(step, len(builders)) if len(builders) > 1 else ""
+        if verbose != 0:
+            print(f"{prefix}{name}: training {epochs} epochs ...", flush=True)
+        start = time.perf_counter()
         keras.utils.set_random_seed(seed)
         model = build()
         model.compile(
@@ -114,12 +156,18 @@ def compare_models(
             epochs=epochs,
             batch_size=batch_size,
             callbacks=[timer],
-            verbose=verbose,
+            verbose=verbose or 0,
         )
         val_key = f"val_{key}"
         if val_key not in history.history:
             raise ValueError(f"history has no {val_key!r}; it has {sorted(history.history)}")
         val = history.history[val_key]
+        if verbose != 0:
+            print(
+                f"{prefix}{name}: {epochs} epochs in {time.perf_counter() - start:.1f} s, "
+                f"last {val_key} {val[-1]:.4g}",
+                flush=True,
+            )
         row = {
             "model": name,
             "parameters": model.count_params(),

@@ -201,3 +201,111 @@ def test_the_suite_checks_that_every_notebook_is_collected():
     conftest.pytest_collection_modifyitems(None, FakeConfig, [FakeItem(p) for p in NOTEBOOKS])
     FakeConfig.args = [str(ROOT / "tests")]
     assert not conftest._covers_notebooks(FakeConfig)
+
+
+MAX_CODE_LINE = 100
+
+
+def test_code_lines_are_at_most_100_characters():
+    """Code lines of at most 100 characters, as ruff asks of the Python sources."""
+    long = [
+        f"{path.name} cell {index} line {number}: {len(line)} characters"
+        for path in NOTEBOOKS
+        for index, cell in enumerate(_load(path).cells)
+        if cell.cell_type == "code"
+        for number, line in enumerate(cell.source.splitlines(), start=1)
+        if len(line) > MAX_CODE_LINE
+    ]
+    assert not long, "wrap these lines (at most 100 characters):\n" + "\n".join(long)
+
+
+def _silent_training_lines(source):
+    """Line numbers (from 1) where a .fit( or compare_models( call passes a literal verbose=0
+    without a ``# quiet: <reason>`` comment on that line."""
+    import io
+    import tokenize
+
+    # IPython magics and shell lines are not Python: blank them, keeping the line numbers
+    text = "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+    tokens = list(tokenize.generate_tokens(io.StringIO(text + "\n").readline))
+    comments = {tok.start[0]: tok.string for tok in tokens if tok.type == tokenize.COMMENT}
+    silent, depth, inside = [], 0, False
+    for i, tok in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        is_call = (
+            tok.type == tokenize.NAME
+            and following is not None
+            and following.string == "("
+            and (
+                tok.string == "compare_models"
+                or (tok.string == "fit" and i > 0 and tokens[i - 1].string == ".")
+            )
+        )
+        if is_call and not inside:
+            inside, depth = True, 0
+            continue
+        if not inside:
+            continue
+        if tok.string in "([{" and tok.type == tokenize.OP:
+            depth += 1
+        elif tok.string in ")]}" and tok.type == tokenize.OP:
+            depth -= 1
+            if depth == 0:
+                inside = False
+        elif (
+            tok.string == "verbose"
+            and depth == 1
+            and tokens[i + 1].string == "="
+            and tokens[i + 2].string == "0"
+        ):
+            line = tok.start[0]
+            if "# quiet:" not in comments.get(line, "").replace("#quiet:", "# quiet:"):
+                silent.append(line)
+    return silent
+
+
+def test_silent_training_check_finds_literal_verbose_0():
+    source = (
+        "model.fit(x, y, verbose=0)\n"
+        "model.fit(x, y,\n"
+        "          verbose=0)  # quiet: one epoch\n"
+        "compare_models(b, t, v, None, epochs=1, loss='mse', verbose=0)\n"
+        "model.fit(x, y, verbose=profile.verbose)\n"
+        "model.evaluate(x, y, verbose=0)\n"
+        "model.fit(x, y, callbacks=[f(verbose=0)], verbose=2)\n"
+    )
+    assert _silent_training_lines(source) == [1, 4]
+
+
+@each_notebook
+def test_long_training_shows_progress(path):
+    """No silent training: fit/compare_models pass verbose=profile.verbose (or the helper's
+    default); a literal verbose=0 is for short fits and says why with `# quiet: <reason>`."""
+    silent = [
+        f"cell {index} line {line}"
+        for index, cell in enumerate(_load(path).cells)
+        if cell.cell_type == "code"
+        for line in _silent_training_lines(cell.source)
+    ]
+    assert not silent, (
+        f"{path.name}: verbose=0 without a '# quiet: <reason>' comment at {silent}; "
+        "use verbose=profile.verbose for training that can take more than ~10 s"
+    )
+
+
+RERUN_HINT = "# Needs the setup cell above: NameError? Use Run > Run All Above Selected Cell."
+
+
+@each_notebook
+def test_first_cell_using_the_profile_says_how_to_recover(path):
+    """A learner who skipped the setup cell gets a NameError; its traceback shows this hint."""
+    cells = _code(_load(path))
+    setup = next(i for i, cell in enumerate(cells) if "course_utils.setup(" in cell.source)
+    first = next(cell for cell in cells[setup + 1 :] if re.search(r"\bprofile\b", cell.source))
+    lines = [line for line in first.source.splitlines() if not line.startswith("# NBVAL")]
+    assert lines[0] == RERUN_HINT, (
+        f"{path.name}: start the first cell that uses `profile` with:\n{RERUN_HINT}\n"
+        f"it starts with: {lines[0]!r}"
+    )

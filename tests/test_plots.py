@@ -140,3 +140,40 @@ def test_show_images_fixed_gray_range_keeps_brightness_comparable():
     assert limits == [(0, 255), (0, 255)]
     fig = show_images(np.stack([dark, bright]))  # default: each image stretched to its own range
     assert [ax.images[0].get_clim() for ax in fig.axes[:2]] == [(0.0, 40.0), (0.0, 200.0)]
+
+
+def _x_ticks(ax):
+    ax.figure.canvas.draw()
+    low, high = ax.get_xlim()
+    return [tick for tick in ax.get_xticks() if low <= tick <= high]
+
+
+def test_epoch_axes_have_integer_ticks_from_one():
+    two = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}
+    for fig in (plot_history(two), plot_histories({"a": two}, metric="loss")):
+        ticks = _x_ticks(fig.axes[0])
+        assert ticks == [1.0, 2.0], ticks
+        assert fig.axes[0].get_lines()[0].get_xdata().tolist() == [1, 2]
+
+
+def test_history_plots_have_default_titles():
+    fig = plot_history(HISTORY)
+    assert fig.get_suptitle() == "Training history: loss and accuracy per epoch"
+    assert plot_history(HISTORY, title="mine").get_suptitle() == "mine"
+    assert plot_histories({"a": HISTORY}).axes[0].get_title() == "Validation accuracy per epoch"
+    fig = plot_histories({"a": HISTORY}, metric="loss", validation=False)
+    assert fig.axes[0].get_title() == "Training loss per epoch"
+
+
+def test_show_images_optional_title():
+    assert show_images(np.zeros((2, 4, 4)), title="two blanks").get_suptitle() == "two blanks"
+
+
+def test_confusion_matrix_title_and_size():
+    fig = plot_confusion_matrix(np.arange(10), np.arange(10))
+    assert fig.axes[0].get_title().startswith("Confusion matrix")
+    width, height = fig.get_size_inches()
+    assert width == height <= 6  # ten classes fit without filling the screen
+    fig = plot_confusion_matrix([0, 1], [1, 1], title="two classes", figsize=(4, 3))
+    assert fig.axes[0].get_title() == "two classes"
+    assert fig.get_size_inches().tolist() == [4, 3]

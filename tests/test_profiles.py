@@ -74,3 +74,8 @@ def test_numpy_integers_count_like_python_ints():
     assert fast.samples(full=np.int32(300), fast=np.int64(2000)) == 300
     with pytest.raises(ValueError, match="positive integer"):
         fast.epochs(full=np.int64(0))
+
+
+def test_verbose_prints_epochs_for_learners_and_is_quiet_in_ci():
+    assert Profile("full").verbose == 2
+    assert Profile("fast").verbose == 0

@@ -1,9 +1,11 @@
+import re
+
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils.training import EpochTimer, compare_models, seconds_per_epoch
+from course_utils.training import EpochTimer, announce, compare_models, seconds_per_epoch
 
 
 def _data(n, seed):
@@ -173,3 +175,60 @@ def test_seconds_per_epoch_skips_the_first_epoch():
     assert seconds_per_epoch([4.0]) == 4.0
     with pytest.raises(ValueError):
         seconds_per_epoch([])
+
+
+def _compare_two(**kwargs):
+    return compare_models(
+        {"linear": linear, "hidden": hidden},
+        TRAIN,
+        VAL,
+        TEST,
+        epochs=2,
+        loss="sparse_categorical_crossentropy",
+        batch_size=32,
+        **kwargs,
+    )
+
+
+def test_compare_models_prints_one_line_per_model_by_default(capsys):
+    _compare_two()
+    lines = capsys.readouterr().out.splitlines()
+    done = [line for line in lines if re.search(r"in \d+\.\d s", line)]
+    assert len(done) == 2, lines
+    for step, (line, name) in enumerate(zip(done, ["linear", "hidden"], strict=True), start=1):
+        assert line.startswith(f"[{step}/2] {name}: 2 epochs in ") and "val_accuracy" in line
+    # a start line per model too, so a learner sees which model is training
+    assert [line for line in lines if line.endswith("...")] == [
+        "[1/2] linear: training 2 epochs ...",
+        "[2/2] hidden: training 2 epochs ...",
+    ]
+    assert len(lines) == 4  # Keras itself stays quiet
+
+
+def test_compare_models_verbose_2_adds_keras_epoch_lines(capsys):
+    _compare_two(verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if re.search(r"in \d+\.\d s", line)]) == 2
+    assert sum("Epoch" in line for line in lines) == 2 * 2
+
+
+def test_compare_models_verbose_0_is_quiet(capsys):
+    _compare_two(verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_compare_models_rejects_an_unknown_verbose():
+    with pytest.raises(ValueError, match="verbose"):
+        _compare_two(verbose=3)
+
+
+def test_announce_frames_a_step_with_elapsed_seconds(capsys):
+    with announce("run A", 1, 3) as info:
+        print("Epoch 1/1")
+        info["result"] = "accuracy 0.5"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[1/3] run A ..." and lines[1] == "Epoch 1/1"
+    assert re.fullmatch(r"\[1/3\] run A: done in \d+\.\d s, accuracy 0\.5", lines[2])
+    with announce("run B", verbose=0):
+        pass
+    assert capsys.readouterr().out == ""
