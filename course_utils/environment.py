@@ -28,6 +28,7 @@ STARTUP_NOISE = re.compile(
     r"|cudart_stub\.cc|Could not find cuda drivers"
     r"|failed call to cuInit"
     r"|cpu_feature_guard\.cc|This TensorFlow binary is optimized"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
     r"|Unable to register cu(DNN|FFT|BLAS) factory"
     r"|computation placer already registered"
     r"|TF-TRT Warning: Could not find TensorRT"

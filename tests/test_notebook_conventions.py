@@ -309,3 +309,24 @@ def test_first_cell_using_the_profile_says_how_to_recover(path):
         f"{path.name}: start the first cell that uses `profile` with:\n{RERUN_HINT}\n"
         f"it starts with: {lines[0]!r}"
     )
+
+
+# A cell that draws a figure itself (not through course_utils.plots, whose helpers always title
+# their figures) names it: set_title, suptitle, plt.title or a title= argument.
+DRAWS_A_FIGURE = re.compile(
+    r"plt\.(subplots|figure|plot|imshow|bar|scatter|hist)\(|\.imshow\(|\.subplots\("
+)
+HAS_A_TITLE = re.compile(r"set_title\(|suptitle\(|plt\.title\(|\btitle=")
+
+
+@each_notebook
+def test_every_figure_has_a_title(path):
+    nb = nbformat.read(path, as_version=4)
+    untitled = [
+        index
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        and DRAWS_A_FIGURE.search(cell.source)
+        and not HAS_A_TITLE.search(cell.source)
+    ]
+    assert not untitled, f"{path.name}: cells {untitled} draw a figure without a title"
