@@ -75,10 +75,12 @@ $(VENV)/.installed-torch: requirements-torch.txt $(STAMP)
 
 # The learner works in workspace/ (git-ignored): copies of release/ made on first run; a later run
 # adds new notebooks and never overwrites one the learner changed (course_utils/workspace.py).
+# default_url: the URL it prints (and the browser it opens) shows 00_setup.ipynb directly.
 lab: $(BACKEND_STAMP)
 	@$(BIN)/python -m course_utils.workspace sync
 	@echo "Your notebooks: $(CURDIR)/workspace (your own copies; the course never overwrites them)"
-	@KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab $(ROOT_FLAG) --port=$(PORT) --ServerApp.root_dir="$(CURDIR)/workspace" workspace/00_setup.ipynb
+	@KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab $(ROOT_FLAG) --port=$(PORT) --ServerApp.root_dir="$(CURDIR)/workspace" \
+		--LabApp.default_url=/lab/tree/00_setup.ipynb
 
 reset: $(STAMP)
 	@test -n "$(NB)" || { echo "Say which notebook: make reset NB=06 (your copy goes to workspace/backups/)" >&2; exit 2; }
