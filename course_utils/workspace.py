@@ -220,6 +220,33 @@ def resolve_notebook(nb: str, names: list[str]) -> str:
 
 # --------------------------------------------------------------------------- sync
 
+#: What a workspace notebook is, next to its release (:func:`_state`).
+MISSING, UNCHANGED, BEHIND, EDITED, EDITED_BEHIND = (
+    "missing",
+    "unchanged",
+    "behind",
+    "edited",
+    "edited-behind",
+)
+
+
+def _state(target: Path, current: str, copied: str | None) -> str:
+    """Where the learner's ``target`` stands; ``current``: the release's SHA-256 now, ``copied``:
+    the manifest's (the release as last copied, None if unknown).
+
+    ``MISSING``; ``UNCHANGED`` (same bytes as the release); ``BEHIND`` (still the copy the course
+    made, and the release moved on: safe to update); ``EDITED`` (the learner's own);
+    ``EDITED_BEHIND`` (the learner's own, and the release changed since it was copied).
+    """
+    if not target.exists():
+        return MISSING
+    mine = file_digest(target)
+    if mine == current:
+        return UNCHANGED
+    if mine == copied:
+        return BEHIND
+    return EDITED_BEHIND if copied is not None and copied != current else EDITED
+
 
 @dataclass
 class SyncReport:
@@ -314,29 +341,26 @@ def sync(
         source, target = release / name, directory / name
         data = source.read_bytes()
         current = sha256_hex(data)
-        if not target.exists():
+        state = _state(target, current, manifest.get(name))
+        if state in (MISSING, BEHIND):  # new, or untouched by the learner and the release moved
             atomic_write(target, data)
+        if state in (MISSING, BEHIND, UNCHANGED):  # the learner's file is the release's now
             manifest[name] = current
-            report.copied.append(name)
-            continue
-        mine = file_digest(target)
-        copied = manifest.get(name)
-        if mine == current:
-            manifest[name] = current
-            report.unchanged.append(name)
-        elif mine == copied:  # untouched by the learner, and the release moved on
-            atomic_write(target, data)
-            manifest[name] = current
-            report.updated.append(name)
-        else:
-            report.edited.append(name)
-            if copied is not None and copied != current:
-                report.release_changed.append(name)
-                report.messages.append(
-                    f"New release of {name}; your copy has your edits, so it was left as it is. "
-                    f"For a fresh copy (yours is kept in {BACKUPS_DIR}/): "
-                    f"{reset_command(name, directory, release, names)}"
-                )
+        listed = {
+            MISSING: report.copied,
+            BEHIND: report.updated,
+            UNCHANGED: report.unchanged,
+            EDITED: report.edited,
+            EDITED_BEHIND: report.edited,
+        }
+        listed[state].append(name)
+        if state == EDITED_BEHIND:
+            report.release_changed.append(name)
+            report.messages.append(
+                f"New release of {name}; your copy has your edits, so it was left as it is. "
+                f"For a fresh copy (yours is kept in {BACKUPS_DIR}/): "
+                f"{reset_command(name, directory, release, names)}"
+            )
     write_manifest(directory, manifest)
     refreshed = sync_solutions(directory, solutions)
     if refreshed is not None:
@@ -356,23 +380,17 @@ def status(
     manifest = read_manifest(directory)
     rows = []
     for name in names:
-        target = directory / name
-        current = file_digest(release / name)
-        copied = manifest.get(name)
-        if not target.exists():
-            state = "not copied yet (make lab or sync copies it)"
-        else:
-            mine = file_digest(target)
-            if mine == current:
-                state = "unchanged"
-            elif mine == copied:
-                state = "new release available (the next sync takes it: you made no edits)"
-            elif copied is not None and copied != current:
-                fresh = reset_command(name, directory, release, names)
-                state = f"edited by you; new release available (fresh copy: {fresh})"
-            else:
-                state = "edited by you"
-        rows.append((name, state))
+        state = _state(directory / name, file_digest(release / name), manifest.get(name))
+        text = {
+            MISSING: "not copied yet (make lab or sync copies it)",
+            UNCHANGED: "unchanged",
+            BEHIND: "new release available (the next sync takes it: you made no edits)",
+            EDITED: "edited by you",
+        }.get(state)
+        if state == EDITED_BEHIND:
+            fresh = reset_command(name, directory, release, names)
+            text = f"edited by you; new release available (fresh copy: {fresh})"
+        rows.append((name, text))
     return rows
 
 
@@ -430,8 +448,9 @@ def reset(
     source, target = release / name, directory / name
     fresh = source.read_bytes()
     backup = None
-    if target.exists() and target.read_bytes() != fresh:
-        backup = _save_backup(directory, name, target.read_bytes(), now or _now())
+    mine = target.read_bytes() if target.exists() else None
+    if mine is not None and mine != fresh:
+        backup = _save_backup(directory, name, mine, now or _now())
     atomic_write(target, fresh)
     manifest = read_manifest(directory)
     manifest[name] = sha256_hex(fresh)

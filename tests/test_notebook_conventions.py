@@ -321,10 +321,9 @@ HAS_A_TITLE = re.compile(r"set_title\(|suptitle\(|plt\.title\(|\btitle=")
 
 @each_notebook
 def test_every_figure_has_a_title(path):
-    nb = nbformat.read(path, as_version=4)
     untitled = [
         index
-        for index, cell in enumerate(nb.cells)
+        for index, cell in enumerate(_load(path).cells)
         if cell.cell_type == "code"
         and DRAWS_A_FIGURE.search(cell.source)
         and not HAS_A_TITLE.search(cell.source)
