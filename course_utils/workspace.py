@@ -20,6 +20,8 @@
   the instructor notebooks are in the repository anyway), in their own folder, under a name that
   says what they are, and read-only, so nobody does their work in them by mistake. A folder
   without ``notebooks/`` (the student zip) gets no solutions.
+* The course glossary (``GLOSSARY.md``, generated from the notebooks, which link it) is course
+  material too: copied read-only next to the notebooks (and the solutions) on every ``sync``.
 
 Notebooks find their data through ``course_utils`` (:func:`course_utils.cache.data_dir` is the
 ``data/`` folder next to the package, not the working directory), so they run from
@@ -44,6 +46,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .cache import atomic_write, file_digest, sha256_hex
+from .glossary import FILE_NAME as GLOSSARY
 
 #: The repository (or the unpacked student zip) this package lives in.
 REPO = Path(__file__).resolve().parent.parent
@@ -319,6 +322,8 @@ def sync_solutions(directory: Path, solutions: Path) -> tuple[int, int] | None:
     for name, source in wanted.items():
         written += _write_read_only(target / name, source.read_bytes())
     _write_read_only(target / "README.md", SOLUTIONS_README.encode("utf-8"))
+    if (solutions / GLOSSARY).is_file():  # the solutions' glossary links point next to them
+        _write_read_only(target / GLOSSARY, (solutions / GLOSSARY).read_bytes())
     for stale in target.glob("*" + SOLUTION_SUFFIX):
         if stale.name not in wanted:  # the course dropped or renamed that notebook
             _make_writable(stale)
@@ -362,6 +367,8 @@ def sync(
                 f"{reset_command(name, directory, release, names)}"
             )
     write_manifest(directory, manifest)
+    if (release / GLOSSARY).is_file():  # course material, not the learner's: refreshed read-only
+        _write_read_only(directory / GLOSSARY, (release / GLOSSARY).read_bytes())
     refreshed = sync_solutions(directory, solutions)
     if refreshed is not None:
         report.solutions, report.solutions_written = refreshed
@@ -467,8 +474,9 @@ def _zip_members(root: Path) -> list[tuple[str, Path]]:
     release = root / "release"
     names = release_notebooks(release)
     members += [(f"release/{n}", release / n) for n in names]
-    if (release / ".release.json").is_file():
-        members.append(("release/.release.json", release / ".release.json"))
+    for extra in (".release.json", GLOSSARY):
+        if (release / extra).is_file():
+            members.append((f"release/{extra}", release / extra))
     for folder in ("course_utils", "data"):
         for path in sorted((root / folder).rglob("*")):
             parts = path.relative_to(root).parts

@@ -729,6 +729,19 @@ def test_release_folder_is_deterministic_and_safe(tmp_path):
     assert (mine / "notes.md").read_text() == "my notes"
 
 
+def test_release_copies_the_glossary_and_checks_it(tmp_path):
+    source, out = tmp_path / "src", tmp_path / "release"
+    source.mkdir()
+    (source / "numpy_assignment.ipynb").write_bytes(FIXTURE.read_bytes())
+    (source / "GLOSSARY.md").write_text("| stride | 스트라이드 |\n", encoding="utf-8")
+    release(source, out)
+    assert (out / "GLOSSARY.md").read_bytes() == (source / "GLOSSARY.md").read_bytes()
+    assert "GLOSSARY.md" in json.loads((out / ".release.json").read_text())["notebooks"]
+    assert release_problems(source, out) == []
+    (source / "GLOSSARY.md").write_text("| stride | 보폭 |\n", encoding="utf-8")
+    assert any("GLOSSARY.md" in p and "out of date" in p for p in release_problems(source, out))
+
+
 def test_fixture_reference_scores_full_and_blank_scores_zero(assignment):
     assert score_problems(assignment, FAST) == []
 

@@ -7,25 +7,12 @@ import re
 import nbformat
 import pytest
 
+from course_utils import glossary
 from course_utils import notebooks as tool
 
 from conftest import NOTEBOOKS, ROOT
 
 NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
-# A term introduced with its Korean name: **English (한국어)** as notebooks/README.md asks, or
-# **English** (한국어).
-TERM = re.compile(
-    r"\*\*([^*(\n]+?)\s*\(([^()\n]*[\uac00-\ud7a3][^()\n]*)\)\*\*"
-    r"|\*\*([^*\n]+?)\*\*\s*\(([^()\n]*[\uac00-\ud7a3][^()\n]*)\)"
-)
-
-
-def _terms(text):
-    """(English, Korean) pairs introduced in a markdown text."""
-    return [(a or c, b or d) for a, b, c, d in TERM.findall(text)]
-
-
-GLOSSARY_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([^|]*[\uac00-\ud7a3][^|]*?)\s*\|", re.MULTILINE)
 
 
 def _load(path):
@@ -131,40 +118,71 @@ def test_ends_with_summary_then_exercises(path):
     assert summary and exercises and summary[0] < exercises[0]
 
 
-def _glossary():
-    head = _load(ROOT / "notebooks" / "00_setup.ipynb")
-    text = "\n".join(c.source for c in _markdown(head) if "용어집" in c.source)
-    rows = {
-        english.strip().lower(): korean.strip() for english, korean in GLOSSARY_ROW.findall(text)
-    }
-    rows.pop("english", None)  # the table's header row
-    return rows
+GLOSSARY_LINK = "](GLOSSARY.md)"
+MAX_PROSE_WORDS = 200
 
 
-def test_glossary_exists():
-    assert len(_glossary()) >= 20
+def test_glossary_is_generated_from_the_notebooks_and_up_to_date():
+    committed = (ROOT / "notebooks" / glossary.FILE_NAME).read_text(encoding="utf-8")
+    assert committed == glossary.glossary_text(ROOT / "notebooks"), (
+        "notebooks/GLOSSARY.md is out of date: run python -m course_utils.glossary"
+    )
+    assert len(glossary.collect(NOTEBOOKS)) >= 150
+    released = ROOT / "release" / glossary.FILE_NAME
+    assert released.read_bytes() == (ROOT / "notebooks" / glossary.FILE_NAME).read_bytes(), (
+        "release/GLOSSARY.md is out of date: run python -m course_utils.grading release"
+    )
 
 
 def test_term_pattern_finds_both_spellings():
     text = "A **convolution (합성곱)** and a **filter** (필터), not **bold** (plain) nor (괄호)."
-    assert _terms(text) == [("convolution", "합성곱"), ("filter", "필터")]
+    assert glossary.terms(text) == [("convolution", "합성곱"), ("filter", "필터")]
+
+
+def test_glossary_files_a_plural_under_its_singular(tmp_path):
+    cells = [
+        "**filters (필터)**, then **filter (필터)**",
+        "**Batch** (배치) and **batches (배치)**",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(c) for c in cells])
+    nbformat.write(nb, tmp_path / "03_x.ipynb")
+    entries = glossary.collect([tmp_path / "03_x.ipynb"])
+    assert [(e.english, e.korean, e.notebooks) for e in entries] == [
+        ("filters", ["필터"], ["03_x.ipynb"]),
+        ("Batch", ["배치"], ["03_x.ipynb"]),
+    ]
+    assert "| filters | 필터 | [03](03_x.ipynb) |" in glossary.render(entries)
+
+
+def test_glossary_command_writes_and_checks(tmp_path, capsys):
+    assert glossary.main(["--source", str(tmp_path), "--check"]) == 2  # no notebooks: says so
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("a **stride (스트라이드)**")]
+    )
+    nbformat.write(nb, tmp_path / "05_x.ipynb")
+    assert glossary.main(["--source", str(tmp_path), "--check"]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert glossary.main(["--source", str(tmp_path)]) == 0
+    assert "| stride | 스트라이드 | [05](05_x.ipynb) |" in (tmp_path / "GLOSSARY.md").read_text()
+    assert glossary.main(["--source", str(tmp_path), "--check"]) == 0
 
 
 @each_notebook
-def test_korean_terms_are_in_the_glossary(path):
-    glossary = _glossary()
-    missing = []
-    for cell in _markdown(_load(path)):
-        for english, korean in _terms(cell.source):
-            term = english.strip().lower()
-            singular = {
-                term,
-                term[:-1] if term.endswith("s") else term,
-                term[:-2] if term.endswith("es") else term,
-            }
-            if not singular & glossary.keys():
-                missing.append(f"{english} ({korean})")
-    assert not missing, f"add to the glossary (용어집) in 00_setup.ipynb: {sorted(set(missing))}"
+def test_first_cell_links_the_glossary(path):
+    first = _load(path).cells[0]
+    assert first.cell_type == "markdown" and GLOSSARY_LINK in first.source, (
+        f"{path.name}: the title cell links the glossary: [GLOSSARY.md](GLOSSARY.md)"
+    )
+
+
+@each_notebook
+def test_prose_cells_stay_short(path):
+    long = {
+        i: len(c.source.split())
+        for i, c in enumerate(_load(path).cells)
+        if c.cell_type == "markdown" and len(c.source.split()) > MAX_PROSE_WORDS
+    }
+    assert not long, f"{path.name}: split these cells (index: words): {long}"
 
 
 def _course_map() -> list[str]:

@@ -217,6 +217,20 @@ def test_solutions_are_read_only_named_so_and_refreshed(course):
     assert not (folder / "00_setup.SOLUTIONS.ipynb").exists()  # dropped by the course
 
 
+def test_glossary_is_copied_read_only_and_refreshed(course):
+    """GLOSSARY.md is course material: next to the notebooks and the solutions, never edited."""
+    (course["release"] / "GLOSSARY.md").write_text("| a | 가 |\n")
+    (course["solutions"] / "GLOSSARY.md").write_text("| a | 가 |\n")
+    run_sync(course)
+    for copy in (course["dir"] / "GLOSSARY.md", course["dir"] / "solutions" / "GLOSSARY.md"):
+        assert copy.read_text() == "| a | 가 |\n"
+        assert not copy.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), copy
+    (course["release"] / "GLOSSARY.md").write_text("| a | 가 |\n| b | 나 |\n")
+    report = run_sync(course)
+    assert (course["dir"] / "GLOSSARY.md").read_text().endswith("| b | 나 |\n")
+    assert report.copied == [] and "GLOSSARY.md" not in report.edited  # not a learner's file
+
+
 def test_no_instructor_notebooks_no_solutions(course):
     """The student zip has no notebooks/: sync works and says there are no solutions."""
     report = workspace.sync(course["dir"], course["release"], course["dir"].parent / "absent")
@@ -261,7 +275,7 @@ def test_sync_of_the_real_release_folder(tmp_path):
     released = sorted(p.name for p in (ROOT / "release").glob("*.ipynb"))
     assert report.copied == released and len(released) >= 14
     assert report.solutions == len(list((ROOT / "notebooks").glob("*.ipynb")))
-    for name in released:
+    for name in [*released, "GLOSSARY.md"]:
         assert (tmp_path / "ws" / name).read_bytes() == (ROOT / "release" / name).read_bytes()
     rows = workspace.status(tmp_path / "ws", ROOT / "release")
     assert {state for _, state in rows} == {"unchanged"}
@@ -292,6 +306,7 @@ def test_student_zip_unpacks_imports_and_builds(tmp_path):
         "course_utils/workspace.py",
     } <= names
     assert {"data/SHA256SUMS", "pyproject.toml", "requirements.txt", "README_COLAB.md"} <= names
+    assert "release/GLOSSARY.md" in names  # the notebooks' glossary links resolve in the zip
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert "pip install -q -e /content/course" in (unpacked / "README_COLAB.md").read_text()
     assert workspace.build_student_zip(tmp_path / "again.zip").read_bytes() == out.read_bytes()

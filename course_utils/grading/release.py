@@ -1,9 +1,10 @@
 """Student versions of the course notebooks, and the checks CI runs on them.
 
-``release/`` holds one student notebook per course notebook that has graded exercises, plus
-``.release.json`` (a manifest naming each file and its SHA-256) that marks the folder as a
-release, so a later run may replace those files and nothing else. The output depends only on the
-source notebooks: no timestamps, cell ids kept, no outputs.
+``release/`` holds one student notebook per course notebook that has graded exercises, a copy of
+the source folder's ``GLOSSARY.md`` (generated from the notebooks by :mod:`course_utils.glossary`;
+every notebook links it), and ``.release.json`` (a manifest naming each file and its SHA-256) that
+marks the folder as a release, so a later run may replace those files and nothing else. The output
+depends only on the source notebooks: no timestamps, cell ids kept, no outputs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from ..cache import atomic_write, sha256_hex
+from ..glossary import FILE_NAME as GLOSSARY  # copied from the source folder when it has one
 from .assignment import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
@@ -68,12 +70,13 @@ def release(source: Path, out: Path, force: bool = False) -> list[Path]:
     written: dict[str, str] = {}
     texts = {}
     for path in notebooks:
-        assignment = load_assignment(path)
-        texts[path.name] = notebook_text(assignment.released)
-        target = out / path.name
-        if target.exists() and path.name not in previous and not force:
+        texts[path.name] = notebook_text(load_assignment(path).released)
+    if (source / GLOSSARY).is_file():
+        texts[GLOSSARY] = (source / GLOSSARY).read_text(encoding="utf-8")
+    for name in texts:
+        if (out / name).exists() and name not in previous and not force:
             raise GradingError(
-                f"{target} exists and was not written by an earlier release: "
+                f"{out / name} exists and was not written by an earlier release: "
                 "move it or pass --force"
             )
     for name, text in texts.items():
@@ -130,6 +133,12 @@ def leaks(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) -> 
 def release_problems(source: Path, out: Path) -> list[str]:
     """What CI checks without running anything: up to date, byte for byte, and no leaks."""
     problems = []
+    if (source / GLOSSARY).is_file():
+        copy = out / GLOSSARY
+        if not copy.is_file() or copy.read_bytes() != (source / GLOSSARY).read_bytes():
+            problems.append(
+                f"{copy}: missing or out of date; run: python -m course_utils.grading release"
+            )
     for path in course_notebooks(source):
         assignment = load_assignment(path)
         expected = notebook_text(assignment.released)
