@@ -59,7 +59,7 @@ def terms(text: str) -> list[tuple[str, str]]:
 
 
 def key(english: str) -> str:
-    """How two spellings of a term are matched: case-insensitive, ``filters`` as ``filter``."""
+    """A term as compared: lower case, runs of spaces as one (plurals: see ``collect``)."""
     return " ".join(english.lower().split())
 
 
@@ -109,11 +109,6 @@ def collect(paths: Iterable[Path]) -> list[Entry]:
                 if path.name not in entry.notebooks:
                     entry.notebooks.append(path.name)
     return list(entries.values())
-
-
-def lookup(entries: Iterable[Entry]) -> set[str]:
-    """Every key under which a term counts as in the glossary (singular and plural forms)."""
-    return {form for entry in entries for form in _singulars(key(entry.english))}
 
 
 def _cell(text: str) -> str:
