@@ -6,6 +6,7 @@ not by ``import course_utils``.
 Modules: :mod:`~course_utils.profiles` (run sizes), :mod:`~course_utils.environment`
 (``setup``), :mod:`~course_utils.data` (image and tabular datasets online and offline),
 :mod:`~course_utils.sequences` (MNIST-1D, real time series, windows, the adding problem),
+:mod:`~course_utils.text` (the Korean constitution and bills in ``data/``, IMDB when available),
 :mod:`~course_utils.datasets` (every dataset by name), :mod:`~course_utils.cache` (network
 probe, Keras' cache, checksums, atomic writes), :mod:`~course_utils.loading` (what the loaders
 share), :mod:`~course_utils.shapes` (output sizes, parameter counts),

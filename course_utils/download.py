@@ -3,6 +3,7 @@
     python -m course_utils.download                  # fetch everything the course uses
     python -m course_utils.download --list           # what, from where, to where, cached or not
     python -m course_utils.download --only mnist cifar10
+    python -m course_utils.download --only imdb imdb_word_index   # notebook 15's online part
 
 For classrooms whose lab machines have no internet: run it once on a machine that has, then copy
 the Keras cache folder it names (``~/.keras``, or ``$KERAS_HOME``) to the same place on every lab
@@ -12,11 +13,12 @@ origin and cache folder as Keras' loaders use, so ``keras.datasets.mnist.load_da
 there and never touch the network.
 
 Verification. Where Keras' own source publishes a hash (``keras.datasets.mnist``,
-``keras.datasets.cifar10``, ``keras.applications.imagenet_utils.decode_predictions``), the file is
-checked against that hash, the same check Keras makes. Keras publishes no hash for MobileNetV2's
-weight files, so those are checked by content instead: an HDF5 file in Keras' weight layout whose
-layers and number of stored values are exactly MobileNetV2's (a truncated, corrupt or wrong file
-fails). Every report line shows the file's SHA-256, so copies on several machines can be compared.
+``keras.datasets.cifar10``, ``keras.datasets.imdb``,
+``keras.applications.imagenet_utils.decode_predictions``), the file is checked against that hash,
+the same check Keras makes. Keras publishes no hash for MobileNetV2's weight files, so those are
+checked by content instead: an HDF5 file in Keras' weight layout whose layers and number of stored
+values are exactly MobileNetV2's (a truncated, corrupt or wrong file fails). Every report line
+shows the file's SHA-256, so copies on several machines can be compared.
 
 Notebook 10 asks :func:`imagenet_weights_status` once, near its top, whether it can take the
 ImageNet path (weights in the cache, or a network that answers) or must take the offline path.
@@ -246,6 +248,30 @@ ITEMS: tuple[CacheItem, ...] = (
         file_hash="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
         hash_source="keras.datasets.cifar10.load_data",
         extract=True,
+    ),
+    CacheItem(
+        name="imdb",
+        description=(
+            "keras.datasets.imdb: 25,000 / 25,000 movie reviews as word indices (notebook 15)"
+        ),
+        fname="imdb.npz",
+        origin="https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz",
+        cache_subdir="datasets",
+        approx_mb=17.5,
+        file_hash="69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
+        hash_source="keras.datasets.imdb.load_data",
+    ),
+    CacheItem(
+        name="imdb_word_index",
+        description=(
+            "keras.datasets.imdb.get_word_index(): IMDB's word -> index table (notebook 15)"
+        ),
+        fname="imdb_word_index.json",
+        origin="https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb_word_index.json",
+        cache_subdir="datasets",
+        approx_mb=1.6,
+        file_hash="bfafd718b763782e994055a2d397834f",
+        hash_source="keras.datasets.imdb.get_word_index",
     ),
     CacheItem(
         name="imagenet_class_index",

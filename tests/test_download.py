@@ -87,12 +87,14 @@ def write_cached(item: download.CacheItem, content: bytes) -> Path:
 def test_hashes_origins_and_file_names_are_keras_own():
     """Every hash and origin is copied from Keras' source, not invented: check it is still there."""
     from keras.src.applications import imagenet_utils, mobilenet_v2
-    from keras.src.datasets import cifar10, mnist
+    from keras.src.datasets import cifar10, imdb, mnist
 
     sources = {
         "mnist": inspect.getsource(mnist),
         "cifar10": inspect.getsource(cifar10),
         "imagenet_class_index": inspect.getsource(imagenet_utils),
+        "imdb": inspect.getsource(imdb.load_data),
+        "imdb_word_index": inspect.getsource(imdb.get_word_index),
     }
     for name, source in sources.items():
         item = download.find_items([name])[0]
@@ -141,7 +143,7 @@ def test_mobilenet_v2_file_names_and_sizes_match_keras():
 def test_item_names_are_unique_and_cover_the_notebook():
     names = download.item_names()
     assert len(names) == len(set(names))
-    assert {"mnist", "cifar10", *download.IMAGENET_ITEMS} <= set(names)
+    assert {"mnist", "cifar10", "imdb", "imdb_word_index", *download.IMAGENET_ITEMS} <= set(names)
     with pytest.raises(ValueError, match="unknown item"):
         download.find_items(["mnist", "imagenet21k"])
 
