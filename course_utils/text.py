@@ -14,7 +14,9 @@ once on a machine with internet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,9 +29,11 @@ from .cache import (
     keras_cache_path,
     network_available,
     offline_forced,
-    socket_timeout,
 )
+from .data import _try_keras
 from .loading import TEST_SPLIT_SEED, Split, announce, check_count, stratified_subset
+
+T = TypeVar("T")
 
 __all__ = [
     "BILL_IDS",
@@ -119,25 +123,35 @@ def load_korean_corpus() -> KoreanCorpus:
 # --------------------------------------------------------------------------- IMDB
 
 IMDB_FILE = "imdb.npz"
+DOWNLOAD_HINT = (
+    "on a machine with internet run `python -m course_utils.download --only imdb imdb_word_index`"
+)
 
 
 def imdb_available() -> tuple[bool, str]:
-    """Whether ``keras.datasets.imdb`` can load now, and why (or why not). Never downloads."""
+    """Whether ``keras.datasets.imdb`` can load now, and why (or why not). Never downloads.
+
+    The same conditions as the loaders: ``COURSE_OFFLINE=1`` says no; a file in Keras' cache or
+    a network that answers says yes.
+    """
+    if offline_forced():
+        return False, f"{OFFLINE_ENV}=1 is set"
     if keras_cache_path(IMDB_FILE).exists():
         return True, f"in Keras' cache ({keras_cache_path(IMDB_FILE)})"
-    if offline_forced():
-        return False, f"{OFFLINE_ENV}=1 is set and {IMDB_FILE} is not in Keras' cache"
     if network_available(KERAS_DATA_HOST):
         return True, f"the network answers ({KERAS_DATA_HOST[0]}): Keras will download it"
     return False, (
         f"no network (could not reach {KERAS_DATA_HOST[0]} within {NETWORK_TIMEOUT:.0f} s) and "
-        f"{IMDB_FILE} is not in Keras' cache; on a machine with internet run "
-        "`python -m course_utils.download --only imdb imdb_word_index`"
+        f"{IMDB_FILE} is not in Keras' cache; {DOWNLOAD_HINT}"
     )
 
 
-def _imdb_unavailable(reason: str) -> DataError:
-    return DataError(f"IMDB is not available: {reason}.")
+def _from_keras(load: Callable[[], T], cache_file: str) -> tuple[T, str]:
+    """``load()`` through the loaders' shared path (offline flag, cache, probe, timeout)."""
+    result, how = _try_keras(load, cache_file)
+    if result is None:
+        raise DataError(f"IMDB is not available: {how}; {DOWNLOAD_HINT}.")
+    return result, how
 
 
 def load_imdb(
@@ -155,23 +169,16 @@ def load_imdb(
     num_words = check_count("num_words", num_words)
     check_count("n_train", n_train, allow_none=True)
     check_count("n_test", n_test, allow_none=True)
-    ok, reason = imdb_available()
-    if not ok:
-        raise _imdb_unavailable(reason)
     import keras
 
-    try:
-        with socket_timeout(NETWORK_TIMEOUT):
-            (x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data(
-                num_words=num_words
-            )
-    except Exception as exc:  # Keras raises a bare Exception("URL fetch failure ...")
-        raise _imdb_unavailable(f"the download failed ({type(exc).__name__}: {exc})") from exc
+    ((x_train, y_train), (x_test, y_test)), how = _from_keras(
+        lambda: keras.datasets.imdb.load_data(num_words=num_words), IMDB_FILE
+    )
     available = (len(y_train), len(y_test))
     train = stratified_subset(x_train, np.asarray(y_train), n_train)
     test = stratified_subset(x_test, np.asarray(y_test), n_test, seed=TEST_SPLIT_SEED)
     announce(
-        f"IMDB source: keras.datasets.imdb ({reason}), {num_words:,}-word vocabulary. Using "
+        f"IMDB source: keras.datasets.imdb ({how}), {num_words:,}-word vocabulary. Using "
         f"{len(train[1]):,} train / {len(test[1]):,} test reviews "
         f"(of {available[0]:,} / {available[1]:,})."
     )
@@ -185,13 +192,6 @@ def imdb_word_index() -> dict[str, int]:
     Raises:
         DataError: neither cached nor downloadable now.
     """
-    ok, reason = imdb_available()
-    if not ok:
-        raise _imdb_unavailable(reason)
     import keras
 
-    try:
-        with socket_timeout(NETWORK_TIMEOUT):
-            return keras.datasets.imdb.get_word_index()
-    except Exception as exc:
-        raise _imdb_unavailable(f"the download failed ({type(exc).__name__}: {exc})") from exc
+    return _from_keras(keras.datasets.imdb.get_word_index, "imdb_word_index.json")[0]

@@ -36,7 +36,12 @@ import full_mnist  # noqa: E402  (benchmarks/full_mnist.py)
 NPZ_ENV = "COURSE_MNIST_NPZ"
 #: The SHA-256 ``keras.datasets.mnist.load_data()`` checks ``mnist.npz`` against.
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-MNIST_NOTEBOOKS = ("01_dnn_review_sequential", "03_why_cnns", "06_mnist_shootout")
+MNIST_NOTEBOOKS = (
+    "01_dnn_review_sequential",
+    "03_why_cnns",
+    "06_mnist_shootout",
+    "14_beyond_classification",
+)
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from course_utils import text
+from course_utils import data, text
 from course_utils.cache import DataError, data_dir
 
 
@@ -54,9 +54,11 @@ def test_a_corrupt_korean_file_is_refused_with_the_fix(tmp_path, monkeypatch):
 def test_imdb_offline_says_why_and_how(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "imdb.npz").write_bytes(b"cached")  # offline wins, as for MNIST
     ok, why = text.imdb_available()
     assert ok is False and "COURSE_OFFLINE=1" in why
-    with pytest.raises(DataError, match="IMDB is not available"):
+    with pytest.raises(DataError, match="IMDB is not available: COURSE_OFFLINE=1.*download"):
         text.load_imdb()
     with pytest.raises(DataError, match="IMDB is not available"):
         text.imdb_word_index()
@@ -68,6 +70,10 @@ def test_imdb_without_network_names_the_download_command(monkeypatch, tmp_path):
     monkeypatch.setattr(text, "network_available", lambda *a, **k: False)
     ok, why = text.imdb_available()
     assert ok is False and "python -m course_utils.download --only imdb imdb_word_index" in why
+
+
+def _no_probe(*args, **kwargs):
+    raise AssertionError("a cached file needs no network probe")
 
 
 def _fake_imdb(num_words=None):
@@ -82,8 +88,10 @@ def _fake_imdb(num_words=None):
 def test_imdb_loads_from_the_cache_and_subsamples(monkeypatch, tmp_path, capsys):
     import keras
 
-    monkeypatch.setenv("COURSE_OFFLINE", "1")  # cached: no probe, no download
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(text, "network_available", _no_probe)
+    monkeypatch.setattr(data, "network_available", _no_probe)  # cached: never probes
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "imdb.npz").write_bytes(b"cached")
     monkeypatch.setattr(keras.datasets.imdb, "load_data", _fake_imdb)
@@ -92,7 +100,7 @@ def test_imdb_loads_from_the_cache_and_subsamples(monkeypatch, tmp_path, capsys)
     assert len(x) == 100 and np.bincount(y).tolist() == [50, 50] and len(t) == 100
     assert all(max(seq) < 500 for seq in x)
     out = capsys.readouterr().out
-    assert "IMDB source: keras.datasets.imdb (in Keras' cache" in out and "100 train" in out
+    assert "IMDB source: keras.datasets.imdb (Keras cache)" in out and "100 train" in out
 
 
 def test_imdb_download_failure_is_a_data_error(monkeypatch, tmp_path):
@@ -101,6 +109,7 @@ def test_imdb_download_failure_is_a_data_error(monkeypatch, tmp_path):
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(text, "network_available", lambda *a, **k: True)
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: True)
 
     def fail(num_words=None):
         raise Exception("URL fetch failure on https://...: None -- [Errno -2]")
