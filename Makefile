@@ -12,11 +12,13 @@
 #   make test-browser        JupyterLab in a real browser (Chromium driven by Playwright): Run All
 #                            on 00 and 02, one exercise answered through the UI (about 1 min;
 #                            installs Debian's chromium with apt-get when missing, as root)
+#   make grading-sandbox     install bubblewrap for the grader's sandbox when missing (apt-get,
+#                            as root) and check that it works
 #   make test-all            everything .ci/run runs: test, test-slow, test-browser, both other
 #                            backends, pins
 #   make check-pins          do the pins resolve on every Python version accepted here?
 # Each target creates .venv on first use and reuses it; nothing is installed outside the project
-# (but make test-browser's chromium).
+# (but make test-browser's chromium and make grading-sandbox's bubblewrap).
 
 PYTHON  ?= python3
 BACKEND ?= tensorflow
@@ -39,7 +41,7 @@ $(error BACKEND must be tensorflow, jax or torch, not '$(BACKEND)')
 endif
 BACKEND_STAMP := $(VENV)/.installed-$(BACKEND)
 
-.PHONY: lab reset student-zip test test-slow test-browser test-all lint check-pins venv clean-venv check-python
+.PHONY: lab reset student-zip test test-slow test-browser test-all lint check-pins venv clean-venv check-python grading-sandbox
 
 check-python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; \
@@ -131,7 +133,25 @@ test-browser: $(BROWSER_STAMP)
 		test -x "$(CHROMIUM)" || { echo "chromium installed, but not at $(CHROMIUM): pass CHROMIUM=..." >&2; exit 1; }; }
 	KERAS_BACKEND=tensorflow $(BIN)/python tests/browser/run_lab_ui.py --chromium "$(CHROMIUM)"
 
+# The grader runs student code in a bubblewrap sandbox (course_utils/grading/isolation.py);
+# without bwrap it grades unisolated and flags every row. CI installs it (Debian's bubblewrap,
+# apt-get as root) and then requires it (COURSE_REQUIRE_ISOLATION=1 makes the attack tests fail
+# instead of skipping).
+grading-sandbox:
+	@command -v bwrap >/dev/null || { \
+		if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then echo "bubblewrap (bwrap) is \
+	missing: install it (Debian/Ubuntu: sudo apt-get install -y bubblewrap)" >&2; exit 1; fi; \
+		echo "Installing Debian's bubblewrap (apt-get) ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q bubblewrap || { apt-get update -q && apt-get install -y -q bubblewrap; } \
+			|| exit 1; }
+	@bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev true || { \
+		echo "bwrap is installed but cannot create namespaces here (user namespaces disabled?)" >&2; \
+		exit 1; }
+	@echo "bubblewrap works: grading runs isolated"
+
 test-all:
+	$(MAKE) --no-print-directory grading-sandbox
 	$(MAKE) --no-print-directory test
 	$(MAKE) --no-print-directory test-browser
 	$(MAKE) --no-print-directory test-slow

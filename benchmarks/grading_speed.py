@@ -2,14 +2,15 @@
 
     .venv/bin/python benchmarks/grading_speed.py                 # 100 NumPy-level submissions, -j 2
     .venv/bin/python benchmarks/grading_speed.py -n 200 -j 4
-    .venv/bin/python benchmarks/grading_speed.py --keras 4       # also 4 submissions of notebook 02
+    .venv/bin/python benchmarks/grading_speed.py --keras 30      # also a class of 30 on notebook 02
+    .venv/bin/python benchmarks/grading_speed.py --isolation off # without the bubblewrap sandbox
 
 Makes synthetic submissions of the NumPy-level test assignment
 (tests/grading_fixtures/numpy_assignment.ipynb): mostly correct, some wrong, some blank, a few
 that raise. Times the real command line (a fresh output folder, so nothing is cached), then
-runs it again to time the cached re-run. With --keras N it grades N copies of the reference
-solution of notebook 02 (Keras, TensorFlow backend) the same way. Prints a Markdown table for
-docs/GRADING.md.
+runs it again to time the cached re-run. With --keras N it grades a class of N submissions of
+notebook 02 (Keras, TensorFlow backend) with the same mix. Isolation is required by default
+(bubblewrap; --isolation off or auto to compare). Prints a Markdown table for docs/GRADING.md.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def write_submissions(notebook: Path, folder: Path, count: int, mix: bool) -> No
         nbformat.write(nb, folder / f"student{number:03d}.ipynb")
 
 
-def grade(notebook: Path, folder: Path, out: Path, jobs: int) -> float:
+def grade(notebook: Path, folder: Path, out: Path, jobs: int, isolation: str) -> float:
     start = time.perf_counter()
     subprocess.run(
         [
@@ -72,6 +73,8 @@ def grade(notebook: Path, folder: Path, out: Path, jobs: int) -> float:
             str(jobs),
             "--out",
             str(out),
+            "--isolation",
+            isolation,
         ],
         check=True,
         cwd=ROOT,
@@ -80,22 +83,27 @@ def grade(notebook: Path, folder: Path, out: Path, jobs: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(label: str, notebook: Path, count: int, jobs: int, mix: bool) -> list[str]:
+def measure(
+    label: str, notebook: Path, count: int, jobs: int, mix: bool, isolation: str
+) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         folder, out = Path(tmp) / "submissions", Path(tmp) / "grades"
         folder.mkdir()
         write_submissions(notebook, folder, count, mix)
-        first = grade(notebook, folder, out, jobs)
-        again = grade(notebook, folder, out, jobs)
+        first = grade(notebook, folder, out, jobs, isolation)
+        again = grade(notebook, folder, out, jobs, isolation)
         results = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
         per = sorted(r["seconds"] for r in results)
         peak = max(r["peak_memory_mb"] for r in results)
-        statuses = {
-            s: sum(r["status"] == s for r in results) for s in {r["status"] for r in results}
-        }
+        scores: dict[str, int] = {}
+        for r in results:
+            key = f"{r['score']:g}/{r['max_score']:g}"
+            scores[key] = scores.get(key, 0) + 1
+        isolated = sum(r["isolation"].startswith("bubblewrap") for r in results)
     return [
         f"| {label} | {count} | {jobs} | {first:.1f} | {first / count:.2f} | "
-        f"{per[len(per) // 2]:.1f} | {again:.1f} | {peak:.0f} | {statuses} |"
+        f"{per[len(per) // 2]:.1f} | {again:.1f} | {peak:.0f} | {isolated}/{count} | "
+        f"{dict(sorted(scores.items()))} |"
     ]
 
 
@@ -106,6 +114,7 @@ def main() -> int:
     parser.add_argument(
         "--keras", type=int, default=0, help="also grade this many submissions of notebook 02"
     )
+    parser.add_argument("--isolation", choices=("auto", "required", "off"), default="required")
     args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
@@ -114,15 +123,15 @@ def main() -> int:
     )
     print(
         "\n| assignment | submissions | -j | wall (s) | wall per submission (s) | median worker "
-        "(s) | cached re-run (s) | peak address space (MB) | statuses |"
+        "(s) | cached re-run (s) | peak resident (MB) | isolated | scores |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for line in measure("NumPy fixture", FIXTURE, args.n, args.jobs, mix=True):
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for line in measure("NumPy fixture", FIXTURE, args.n, args.jobs, True, args.isolation):
         print(line, flush=True)
     if args.keras:
         notebook = ROOT / "notebooks" / "02_functional_api.ipynb"
         for line in measure(
-            "02_functional_api (Keras)", notebook, args.keras, args.jobs, mix=False
+            "02_functional_api (Keras)", notebook, args.keras, args.jobs, True, args.isolation
         ):
             print(line, flush=True)
     return 0

@@ -413,6 +413,7 @@ def test_gradebook_has_one_row_per_student_and_one_column_per_test(graded):
         "status",
         "notes",
         "review",
+        "isolated",
     ]
     assert [r["student"] for r in rows] == sorted(r["student"] for r in rows)
     assert len(rows) == len(graded["results"]) == len(_student_cases(load_assignment(FIXTURE))) + 2
@@ -554,8 +555,8 @@ def test_unusable_files_get_zero_with_the_reason(graded, student, reason):
 
 def test_feedback_never_shows_hidden_tests(graded, assignment):
     hidden = secret_lines(assignment.notebook)
-    hidden_only = {line for line in hidden if line and "assert" in line}
-    assert hidden_only, "the fixture has hidden asserts"
+    hidden_only = {line for line in hidden if line and "probe(" in line}
+    assert hidden_only, "the fixture has hidden probes"
     for student, (result, feedback) in graded["results"].items():
         assert "Traceback" not in feedback, student
         for line in hidden_only:
@@ -585,7 +586,8 @@ def test_interrupted_run_keeps_finished_grades(assignment, tmp_path):
 
     def crash_after_first(line: str) -> None:
         seen.append(line)
-        raise KeyboardInterrupt
+        if "/6" in line:  # the first graded student (after the reference run's lines)
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         grade_folder(assignment, folder, out, jobs=1, limits=FAST, progress=crash_after_first)
@@ -636,13 +638,12 @@ def test_a_limit_too_small_for_the_instructors_cells_is_a_grading_error_not_a_ze
 ):
     path = tmp_path / "alice.ipynb"
     nbformat.write(submission(assignment, CORRECT), path)
-    result = grade_submission(
-        assignment, path, "alice", Limits(cell_timeout=5, total_timeout=30, memory_mb=40)
-    )
-    assert (result["status"], result["score"]) == ("error", 0)
-    assert (
-        "the instructor's cell 1 failed" in result["reason"] and "--memory-mb" in result["reason"]
-    )
+    with pytest.raises(GradingError) as raised:  # the reference cannot run: stop, say why
+        grade_submission(
+            assignment, path, "alice", Limits(cell_timeout=5, total_timeout=30, memory_mb=40)
+        )
+    assert "the instructor's cell 1 failed" in str(raised.value)
+    assert "--memory-mb" in str(raised.value)
 
 
 # ---- release ---------------------------------------------------------------------------------
@@ -746,15 +747,36 @@ def test_fixture_reference_scores_full_and_blank_scores_zero(assignment):
     assert score_problems(assignment, FAST) == []
 
 
-def test_score_check_catches_a_test_that_accepts_a_blank_answer(tmp_path):
+def _problems_with_ex3_tests(tmp_path, source: str) -> list[str]:
+    """score_problems on the fixture with exercise 3's test cell replaced by ``source``."""
     nb = nbformat.read(FIXTURE, as_version=4)
-    nb.cells[
-        12
-    ].source = "assert True\n### BEGIN HIDDEN TESTS\nassert 1 + 1 == 2\n### END HIDDEN TESTS"
-    path = tmp_path / "weak.ipynb"
+    nb.cells[12].source = source
+    path = tmp_path / "variant.ipynb"
     nbformat.write(nb, path)
-    problems = score_problems(load_assignment(path), FAST)
-    assert any("blank release scores on ex3-tests" in p for p in problems)
+    return score_problems(load_assignment(path), FAST)
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        (
+            "assert True\n### BEGIN HIDDEN TESTS\nprobe('two', 1 + 1)\n### END HIDDEN TESTS",
+            "blank release scores on ex3-tests",
+        ),
+        (
+            "### BEGIN HIDDEN TESTS\nassert count_positive([1]) == 1\n### END HIDDEN TESTS",
+            "make no probe()",
+        ),
+        (
+            "### BEGIN HIDDEN TESTS\nimport os\nprobe('n', count_positive([1]))\n"
+            "probe('noise', os.urandom(8).hex())\n### END HIDDEN TESTS",
+            "probes differ between two runs of the reference",
+        ),
+    ],
+    ids=["accepts-blank", "asserts-not-probes", "random-probe"],
+)
+def test_score_check_catches_weak_hidden_tests(tmp_path, source, problem):
+    assert any(problem in p for p in _problems_with_ex3_tests(tmp_path, source))
 
 
 # ---- reading submissions ----------------------------------------------------------------------
@@ -821,8 +843,10 @@ def test_validate_reports_missing_answers_and_failures(assignment, tmp_path, cap
 
 @pytest.mark.slow
 def test_keras_level_submissions_of_notebook_02(tmp_path):
-    """End to end on a real Keras notebook: a partial and a cheating submission (the reference
-    solution's full marks are checked by the test above)."""
+    """End to end on a real Keras notebook: a partial, a cheating and a forging submission (the
+    reference solution's full marks are checked by the release tests)."""
+    from test_grading_attacks import FORGE_PROTOCOL, hidden_exec
+
     assignment = load_assignment(ROOT / "notebooks" / "02_functional_api.ipynb")
     answers = instructor_answers(assignment)
     folder = tmp_path / "subs"
@@ -845,7 +869,8 @@ def test_keras_level_submissions_of_notebook_02(tmp_path):
         "    keras.Model.count_params = lambda self: 12345\n"
         "    return sum(branch_units), 12345"
     )
-    for name, content in (("partial", partial), ("cheat", cheat)):
+    forger = {"ex1-solution": hidden_exec(FORGE_PROTOCOL)}  # blank answers, forged protocol
+    for name, content in (("partial", partial), ("cheat", cheat), ("forger", forger)):
         nbformat.write(submission(assignment, content), folder / f"{name}.ipynb")
     results = {
         r["student"]: r
@@ -858,6 +883,9 @@ def test_keras_level_submissions_of_notebook_02(tmp_path):
     ex2 = results["cheat"]["tests"][1]
     assert not ex2["passed"] and "changed keras" in ex2["visible"]["message"]
     assert results["cheat"]["score"] == 0
+    forged = results["forger"]
+    assert [t["visible"]["status"] for t in forged["tests"]] == ["passed"] * 3
+    assert forged["score"] == 0, forged["tests"]
     assert 0 < results["partial"]["peak_memory_mb"] < Limits().memory_mb
 
 

@@ -20,56 +20,55 @@ and all metadata (points!) in the submission are ignored; edits are only reporte
 file that is empty, not JSON, not a notebook, or that holds less than half of the assignment's
 fixed cells is rejected with that reason (0 points). Each test cell is all-or-nothing.
 
-Isolation. Every submission runs in a fresh ``python -I`` worker process (``_worker.py``) with an
-empty temporary working directory and ``HOME``, a minimal environment (``COURSE_PROFILE=fast``,
-``COURSE_OFFLINE=1``, one thread per numeric library, ``MALLOC_ARENA_MAX=2``), a limit on memory
-(``--memory-mb``: the data a worker allocates, RLIMIT_DATA on Linux; default
-:data:`~course_utils.grading.sandbox.DEFAULT_MEMORY_MB`), CPU time, file size and core dumps,
-its own session (every process it starts is killed with it), and
-deadlines per cell/test (``--timeout``) and per submission (``--total-timeout``). Cells are
-executed with ``exec`` in a plain Python process, not an IPython kernel: IPython syntax in cells is
-translated to ``get_ipython()`` calls in the parent before the run, and the ``get_ipython()`` the
-cells see runs no input transformers, so a transformer registered by a student changes nothing.
-A cell or test that hangs or kills the worker is recorded, and a fresh worker goes on without it;
-an answer cell stopped by a limit is undone (its names removed). An instructor cell that fails
-before any student code ran makes the result ``status = error`` (a grader problem, e.g. too small
-a memory limit), never a silent zero.
+Verdicts. A test cell earns its points when its visible part passed and every ``probe()`` of its
+hidden part equals the reference's. The hidden part runs after the instructor's solutions (the
+reference run, once per grading run) and after the student's answers, each in its own sandbox;
+only data comes back (typed JSON, :mod:`.probes`), and the grading process, which never runs
+student code, compares it. Expected values never enter a student's process, so a forged protocol
+message or a patched harness earns nothing.
 
-Two phases. Phase 1 runs setup, teaching and answer cells; the hidden tests are not in the worker
-yet. Phase 2 sends one test cell at a time with a fresh random nonce; the parent accepts only
-results carrying it (student code that ran before cannot forge them by printing). Before each
-test part, the worker restores what tests rely on to the state captured before the student's
-first cell: builtins, functions/classes/submodules of protected modules (numpy, keras, sklearn,
-... and whatever the instructor's cells import), class methods, function code and defaults,
-``sys.modules``, trace/profile hooks. Test code runs in its own namespace (instructor-defined
-names, a pristine builtins copy, the exercise's API names taken from the student's namespace), so
-``np = fake`` or ``__builtins__`` tricks in the student's namespace do not reach it. A test part
-during which protected state changed fails, whatever its asserts said. Background threads started
-by student code fail the remaining tests.
-
-Limits (docs/GRADING.md has the full list). The student's code and the tests share one process,
-so code written against this grader's internals (frame or ``gc`` introspection to find the nonce,
-``ctypes``, reading the worker's pipes) can still forge a pass; such tools are flagged in the
-gradebook's ``review`` column for a TA to read. It is not an OS sandbox: the code can read files
-the TA can read and use the network.
+Isolation. Every submission runs in a fresh worker process (``_worker.py``) inside a bubblewrap
+sandbox (:mod:`.isolation`: own PID, network, mount and user namespaces; read-only system,
+Python, course_utils and data; a scratch folder; an empty environment), with limits on memory,
+CPU time, file size and core dumps, the grader's own per-cell deadlines (it paces the cells) and
+a per-submission deadline. Without bubblewrap grading runs unisolated, warns, and flags every row.
+A cell or test that hangs or kills the worker is recorded, and a fresh worker goes on without it.
 
 Gradebook. ``grade`` writes ``gradebook.csv`` (one row per student, one column per test cell),
 ``feedback/<student>.md`` and ``results/<student>.json`` (cache keyed by the submission's and the
-assignment's SHA-256, grader version and limits), each atomically and as soon as a student is
-done; ``-j N`` grades N submissions at once.
+assignment's SHA-256, grader version and limits, and signed with an HMAC), each atomically and as
+soon as a student is done; ``-j N`` grades N submissions at once. Anything that goes wrong with
+one submission (poison JSON, a symlink, a hostile name) becomes that student's row.
 """
 
-from .assignment import (
-    Assignment,
-    AssignmentError,
-    SubmissionRejected,
-    build_program,
-    load_assignment,
-    release_notebook,
-)
-from .gradebook import GradingError, grade_folder, grade_submission
-from .release import release, release_problems, score_problems
-from .sandbox import DEFAULT_MEMORY_MB, Limits, run_program
+import importlib
+
+#: Where each public name lives; imported on first use (PEP 562), so that a sandboxed worker that
+#: only needs :mod:`.probes` does not import nbformat and the rest of the grader.
+_EXPORTS = {
+    "Assignment": "assignment",
+    "AssignmentError": "assignment",
+    "SubmissionRejected": "assignment",
+    "build_program": "assignment",
+    "load_assignment": "assignment",
+    "release_notebook": "assignment",
+    "GradingError": "gradebook",
+    "grade_folder": "gradebook",
+    "grade_submission": "gradebook",
+    "release_problems": "release",
+    "score_problems": "release",
+    "DEFAULT_MEMORY_MB": "sandbox",
+    "Limits": "sandbox",
+    "run_program": "sandbox",
+    "probe": "probes",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -79,10 +78,10 @@ __all__ = [
     "Limits",
     "SubmissionRejected",
     "build_program",
+    "probe",
     "grade_folder",
     "grade_submission",
     "load_assignment",
-    "release",
     "release_notebook",
     "release_problems",
     "run_program",

@@ -1,18 +1,21 @@
 """The grading worker: runs ONE submission's cells in this fresh process (not for direct use).
 
 Started by :mod:`course_utils.grading.sandbox` as ``python -I _worker.py RESULT_FD MEMORY_MB
-CPU_SECONDS OUTPUT_MB``. It is a standalone script (standard library only, never imports the
-course_utils package), so nothing of the grading parent lives in this process.
+CPU_SECONDS OUTPUT_MB``. It is a standalone script (standard library only; of course_utils it
+imports only the small :mod:`course_utils.grading.probes`, for the hidden parts), so nothing of
+the grading parent lives in this process.
 
 Protocol (every field hex-encoded UTF-8, fields separated by spaces, one message per line):
 
 * parent -> worker, on a private copy of fd 0 (fd 0 itself becomes /dev/null): first one JSON
-  line, the job (phase-1 cells, the names the tests may use, modules to protect); later one
-  ``test`` message per test cell, carrying a fresh random nonce, then ``exit``.
+  line, the job (phase-1 cells, the names the tests may use, modules to protect); then ``step N``
+  before each phase-1 cell (the parent's clock for that cell starts then); later one ``test``
+  message per test cell, carrying a fresh random nonce, then ``exit``.
 * worker -> parent, on RESULT_FD: ``ready``, ``begin``/``end`` per phase-1 cell, ``note``,
-  ``phase1``, then ``result NONCE ...`` per test part. The parent trusts a result only if it
-  carries the nonce of the test it sent; student code that ran before the nonce existed cannot
-  know it. Lines stay under PIPE_BUF (4096 bytes) so concurrent writers cannot interleave.
+  ``phase1``, then ``result NONCE ...`` per test part; a hidden part's result carries its
+  ``probe()`` records as JSON. Student code runs in this process and can write any of these
+  messages, so the parent trusts none of them for a verdict: the probes are compared with the
+  reference run's in the grading process (:mod:`course_utils.grading.gradebook`).
 
 Phase 1 runs the instructor's setup and teaching cells and the student's answer cells in one
 namespace. Phase 2 runs each test part (visible, then hidden) in a *separate* namespace with a
@@ -416,6 +419,9 @@ def main() -> None:  # one closure, so no harness state sits in module globals
         snap_new_modules()
 
     for number, step in enumerate(job["steps"]):
+        fields = receive_fields()  # the grader paces phase 1: "step N", and N's clock starts
+        if fields[:2] != ["step", str_(number)]:
+            exit_now(0)
         send("begin", number)
         if step["kind"] == "student" and not snapshotted:
             take_snapshot()
@@ -456,6 +462,25 @@ def main() -> None:  # one closure, so no harness state sits in module globals
     send("phase1")
 
     # ---- phase 2: the instructor's tests, one message at a time ------------------------------
+    def run_probes(source: str, filename: str, namespace: dict) -> tuple:
+        """Run a hidden part, collecting its probe() records (course_utils.grading.probes);
+        the grader compares them with the reference run's, outside this process."""
+        try:
+            probes = __import__("course_utils.grading.probes", fromlist=["recording"])
+        except BaseException as exc:  # noqa: B036
+            return ("failed", "ImportError", clip(f"probes unavailable: {exc!r}"), 0), "[]"
+        with probes.recording() as sink:
+            namespace["probe"] = probes.probe
+            outcome = run(source, filename, namespace)
+        try:
+            text = json.dumps(sink)
+        except BaseException:  # noqa: B036
+            text = "[]"
+        if len_(text) > probes.MAX_TEST_BYTES:
+            return ("failed", "ProbeError", "too much probe data", 0), "[]"
+        return outcome, text
+
+    payload = "[]"
     api = {key: ns[key] for key in job["api_names"] if key in ns}
     test_state: dict = {}
     while True:
@@ -495,6 +520,10 @@ def main() -> None:  # one closure, so no harness state sits in module globals
                     "background threads started by your code were still running",
                     0,
                 )
+            elif part == "hidden":
+                before = threads()
+                outcome, payload = run_probes(source, f"<{grade_id} {part}>", namespace)
+                alien_threads |= threads() - before - allowed_threads
             else:
                 before = threads()
                 outcome = run(source, f"<{grade_id} {part}>", namespace)
@@ -513,7 +542,8 @@ def main() -> None:  # one closure, so no harness state sits in module globals
                 if key and key in namespace:
                     test_state[key] = namespace[key]
             failed_before = outcome[0] != "passed"
-            send("result", nonce, index, part, *outcome)
+            send("result", nonce, index, part, *outcome, payload if part == "hidden" else "")
+            payload = "[]"
 
 
 if __name__ == "__main__":

@@ -466,6 +466,15 @@ def read_submission(nb: nbformat.NotebookNode, assignment: Assignment) -> Submis
     return Submission(answers=answers, unanswered=unanswered, notes=notes)
 
 
+def instructor_answers(assignment: Assignment) -> dict[str, str]:
+    """The instructor's own answer cells (the reference solution)."""
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in assignment.notebook.cells
+        if nbgrader_role(c) == "solution"
+    }
+
+
 def build_program(assignment: Assignment, answers: dict[str, str]) -> Program:
     """The cells to run: the instructor's notebook with the student's answer cells put in.
 

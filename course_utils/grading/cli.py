@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import isolation
 from .assignment import (
     MIN_SHARED_CELLS,
     AssignmentError,
@@ -27,6 +28,7 @@ from .gradebook import (
     grade_folder,
     new_result,
     print_summary,
+    reference_run,
     result_from_run,
     test_feedback,
 )
@@ -38,7 +40,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _limits(args: argparse.Namespace) -> Limits:
     return Limits(
-        cell_timeout=args.timeout, total_timeout=args.total_timeout, memory_mb=args.memory_mb
+        cell_timeout=args.timeout,
+        total_timeout=args.total_timeout,
+        memory_mb=args.memory_mb,
+        isolation=args.isolation,
     )
 
 
@@ -62,6 +67,15 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
         help=(
             "memory limit per submission, MB (data allocated: RLIMIT_DATA on Linux); "
             "0 = none (default %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=isolation.MODES,
+        default=None,
+        help=(
+            "run student code in a bubblewrap sandbox: auto (when it works, else unisolated and "
+            f"flagged), required, off (default ${isolation.MODE_ENV} or auto)"
         ),
     )
 
@@ -146,6 +160,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"NOT GRADABLE: {exc}")
         return 2
     limits = _limits(args)
+    reference: dict[str, list] = {}
+    if any(t.hidden.strip() for t in assignment.tests):
+        reference = reference_run(assignment, limits)[1]
     program = build_program(assignment, submission.answers)
     run = run_program(program, limits)
     if run.grader_error:
@@ -160,6 +177,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         submission,
         program,
         run,
+        reference,
     )
     for note in result["notes"]:
         print(f"note: {note}")
@@ -269,7 +287,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         return {"release": cmd_release, "grade": cmd_grade, "validate": cmd_validate}[args.command](
             args
         )
-    except (AssignmentError, GradingError) as exc:
+    except (AssignmentError, GradingError, isolation.IsolationUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

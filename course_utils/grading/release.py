@@ -28,11 +28,12 @@ from .assignment import (
     _marker_regions,
     build_program,
     has_exercises,
+    instructor_answers,
     load_assignment,
     nbgrader_role,
 )
-from .gradebook import GradingError
-from .sandbox import Limits, run_program
+from .gradebook import GradingError, hidden_verdict, reference_run
+from .sandbox import Limits, Outcome, run_program
 
 MANIFEST = ".release.json"
 #: Lines too common to count as a leak when they also end up in a student notebook.
@@ -161,48 +162,63 @@ def release_problems(source: Path, out: Path) -> list[str]:
     return problems
 
 
-def instructor_answers(assignment: Assignment) -> dict[str, str]:
-    """The instructor's own answer cells (the reference solution)."""
-    return {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in assignment.notebook.cells
-        if nbgrader_role(c) == "solution"
-    }
-
-
 def score_problems(assignment: Assignment, limits: Limits = Limits()) -> list[str]:
-    """Run the reference solution (must score full marks) and the blank release (must score 0)."""
+    """The reference solution must score full marks (run twice: its probes must be
+    deterministic) and the blank release must score 0, hidden tests included."""
     programs = {
         "instructor": build_program(assignment, instructor_answers(assignment)),
         "blank": replace(build_program(assignment, {}), keep_going=True),
     }
+    problems: list[str] = []
     with ThreadPoolExecutor(max_workers=2) as pool:
+        reference_future = pool.submit(reference_run, assignment, limits)
         runs = dict(
             zip(
                 programs, pool.map(lambda p: run_program(p, limits), programs.values()), strict=True
             )
         )
-    problems = []
+        try:
+            reference = reference_future.result()[1]
+        except GradingError as exc:
+            return [f"{assignment.name}: {exc}"]
     for name, run in runs.items():
         if run.grader_error:
             problems.append(
                 f"{assignment.name} ({name} version): {run.grader_error}\n{run.log_tail[-1500:]}"
             )
     for test in assignment.tests:
+        expected = reference.get(test.grade_id, [])
         parts = runs["instructor"].tests.get(test.grade_id, {})
-        for part, outcome in parts.items():
-            if outcome.status not in ("passed", "none"):
+        visible = parts.get("visible")
+        if visible is None or not visible.passed:
+            problems.append(
+                f"{assignment.name}: the reference solution fails {test.grade_id} (visible): "
+                f"{visible.error_type if visible else 'not run'}: "
+                f"{visible.message if visible else ''}"
+            )
+        if test.hidden.strip():
+            verdict = hidden_verdict(parts.get("hidden") or Outcome("none"), expected)
+            if verdict["status"] != "passed":
                 problems.append(
-                    f"{assignment.name}: the reference solution fails {test.grade_id} ({part}): "
-                    f"{outcome.error_type}: {outcome.message}"
+                    f"{assignment.name}: {test.grade_id}'s probes differ between two runs of the "
+                    f"reference solution ({verdict['detail']}): probe only what every correct "
+                    "answer makes the same (see notebooks/README.md)"
                 )
         blank = runs["blank"].tests.get(test.grade_id, {})
-        if blank and all(o.status in ("passed", "none") for o in blank.values()):
+        blank_visible = blank.get("visible")
+        blank_hidden = (
+            hidden_verdict(blank["hidden"], expected) if blank.get("hidden") else {"status": "none"}
+        )
+        if (
+            blank_visible is not None
+            and blank_visible.passed
+            and (blank_hidden["status"] in ("passed", "none"))
+        ):
             problems.append(
                 f"{assignment.name}: the blank release scores on {test.grade_id}: "
                 "its tests accept an unanswered exercise"
             )
-        elif blank.get("hidden") and blank["hidden"].passed:
+        elif blank_hidden["status"] == "passed":
             problems.append(
                 f"{assignment.name}: the blank release passes the hidden tests of {test.grade_id}"
             )

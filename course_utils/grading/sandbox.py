@@ -1,11 +1,13 @@
 """Run one submission's program in a fresh, limited worker process and collect trusted results.
 
 The parent side of the protocol described in :mod:`course_utils.grading._worker`: it starts the
-worker (empty temporary working directory, minimal environment, memory/CPU/file-size limits the
-worker applies to itself, its own session so every process it starts can be killed), feeds it
-the job, watches per-cell and per-submission deadlines, and accepts a test result only when it
-carries the nonce sent with that test. When the worker hangs or dies, the cell or test at fault
-is recorded and a fresh worker goes on without it (at most ``Limits.max_restarts`` times).
+worker inside the bubblewrap sandbox of :mod:`.isolation` when it can (else unisolated, and the
+result says so), with an empty scratch folder, a minimal environment, memory/CPU/file-size limits
+the worker applies to itself and its own session; it feeds the job, paces phase 1 one cell at a
+time on its own clock, and collects each test part's outcome and probe data. Nothing the worker
+sends is trusted for a verdict: the probes are compared with the reference run's by
+:mod:`.gradebook`. When the worker hangs or dies, the cell or test at fault is recorded and a
+fresh worker goes on without it (at most ``Limits.max_restarts`` times).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import isolation
 
 WORKER = Path(__file__).with_name("_worker.py")
 #: No user site-packages; with Python 3.11+ the worker's folder is not put on sys.path (-P).
@@ -44,6 +49,11 @@ PROTECTED_MODULES = (
 #: keras.
 UNPROTECTED = ("tensorflow", "jax", "jaxlib", "torch")
 GRACE_SECONDS = 5.0
+#: Longest message line read from a worker (probe payloads are hex-encoded JSON, at most
+#: probes.MAX_TEST_BYTES before encoding).
+MAX_LINE_BYTES = 6 << 20
+#: At most this many notes per submission, each at most NOTE_CHARS characters.
+MAX_NOTES, NOTE_CHARS = 20, 200
 _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
 _STOP = threading.Event()
@@ -79,6 +89,10 @@ class Limits:
     memory_mb: int = DEFAULT_MEMORY_MB
     output_mb: int = 64
     max_restarts: int = 3
+    #: "auto" (bubblewrap when it works, else unisolated and flagged), "required" or "off";
+    #: None: $COURSE_GRADING_ISOLATION or "auto". Not part of the cache key: it changes how
+    #: safely a submission runs, not what it scores.
+    isolation: str | None = None
 
     def key(self) -> str:
         return (
@@ -128,6 +142,8 @@ class Outcome:
     error_type: str = ""
     message: str = ""
     line: int = 0
+    #: the hidden part's probe records as sent by the worker (JSON text; untrusted)
+    probes: str = ""
 
     @property
     def passed(self) -> bool:
@@ -147,6 +163,8 @@ class RunResult:
     log_tail: str = ""
     memory_limited: bool = True
     peak_memory_mb: float = 0.0
+    #: how the worker was isolated: "bubblewrap: ..." or "none: <why>"
+    isolation: str = ""
 
 
 class _Channel:
@@ -179,8 +197,25 @@ class _Channel:
             if not chunk:
                 self.eof = True
             self.buffer += chunk
-            if len(self.buffer) > 1 << 22 and b"\n" not in self.buffer:
-                self.buffer = b""
+            if len(self.buffer) > MAX_LINE_BYTES and b"\n" not in self.buffer:
+                self.buffer = b""  # an endless line: not a message of ours
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """``text`` safe for terminals, Markdown tables and CSV: control, format (bidi), private-use
+    and surrogate characters written as ``\\uXXXX``, except those in ``keep``."""
+    return "".join(
+        ch
+        if ch in keep or (ch.isprintable() and unicodedata.category(ch) not in ("Cf", "Co", "Cs"))
+        else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
+
+
+def printable(text: str, limit: int) -> str:
+    """Worker text made safe (:func:`escape_controls`, tabs kept), at most ``limit`` characters."""
+    text = escape_controls(text[: limit * 2], keep="\t")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _hex_line(*fields: object) -> bytes:
@@ -211,8 +246,9 @@ def worker_environment(home: str) -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "PYTHONPATH": PACKAGE_ROOT,
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",  # the log tail survives a worker killed mid-cell
     }
-    for key in ("KERAS_BACKEND", "COURSE_DATA_DIR", "CUDA_VISIBLE_DEVICES"):
+    for key in ("KERAS_BACKEND", "COURSE_DATA_DIR", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS"):
         if key in os.environ:
             env[key] = os.environ[key]
     return env
@@ -262,13 +298,21 @@ def _death_reason(proc: subprocess.Popen, limits: Limits) -> str:
 class _Attempt:
     """One worker process: start, feed, read, kill."""
 
-    def __init__(self, program: Program, limits: Limits, skips: dict[int, str]) -> None:
-        self.home = tempfile.mkdtemp(prefix="grading-")
+    def __init__(
+        self, program: Program, limits: Limits, skips: dict[int, str], isolated: bool
+    ) -> None:
+        self.home = os.path.realpath(tempfile.mkdtemp(prefix="grading-"))
         self.log = tempfile.TemporaryFile()
         read_fd, write_fd = os.pipe()
         cpu = int(limits.total_timeout * 2 + 60)
+        env = worker_environment(self.home)
+        prefix: list[str] = []
+        if isolated:
+            prefix = isolation.bwrap_command(self.home, env, PACKAGE_ROOT)
+            env = {"PATH": env["PATH"]}
         self.proc = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 *PYTHON_FLAGS,
                 str(WORKER),
@@ -281,7 +325,7 @@ class _Attempt:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=self.home,
-            env=worker_environment(self.home),
+            env=env,
             pass_fds=(write_fd,),
             start_new_session=True,
         )
@@ -291,6 +335,7 @@ class _Attempt:
         self.channel = _Channel(read_fd)
         self.read_fd = read_fd
         preimport = [m for m in program.preimport if m.split(".")[0] not in UNPROTECTED]
+        preimport.append("course_utils.grading.probes")  # the hidden parts' probe()
         protect = sorted(set(PROTECTED_MODULES) | {m.split(".")[0] for m in preimport})
         job = {
             "cell_timeout": limits.cell_timeout,
@@ -328,14 +373,21 @@ class _Attempt:
                 pass
 
     def peak_memory_mb(self) -> float:
-        """The worker's peak resident memory (Linux ``VmHWM``), read just before it is stopped."""
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except (OSError, ValueError, IndexError):
-            pass
-        return 0.0
+        """The largest peak resident memory (Linux ``VmHWM``) of the worker and its descendants
+        (inside bubblewrap the worker is a grandchild), read just before it is stopped."""
+        peak, todo, seen = 0.0, [self.proc.pid], set()
+        while todo and len(seen) < 64:
+            pid = todo.pop()
+            seen.add(pid)
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) / 1024)
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                todo += [int(c) for c in children if int(c) not in seen]
+            except (OSError, ValueError, IndexError):
+                pass
+        return peak
 
     def close(self) -> str:
         self.peak_mb = self.peak_memory_mb()
@@ -361,6 +413,7 @@ def run_program(program: Program, limits: Limits = Limits()) -> RunResult:
     """Run phase 1 and every test of ``program``; never raises for anything the code under test
     does."""
     result = RunResult()
+    isolated, result.isolation = isolation.resolve(limits.isolation)
     start = time.monotonic()
     total_deadline = start + limits.total_timeout
     skips: dict[int, str] = {}
@@ -371,7 +424,7 @@ def run_program(program: Program, limits: Limits = Limits()) -> RunResult:
             result.grader_error = "grading was interrupted"
             break
         attempt_number += 1
-        attempt = _Attempt(program, limits, skips)
+        attempt = _Attempt(program, limits, skips, isolated)
         try:
             stopped = _run_attempt(attempt, program, limits, result, skips, pending, total_deadline)
         finally:
@@ -407,6 +460,22 @@ def _run_attempt(
     current: int | None = None
     cell_deadline = total_deadline
     started_student = False
+    next_step = 0
+
+    def advance() -> None:
+        """Send the next phase-1 step; its clock starts now, on the grader's side. The worker's
+        own messages never move or reset a deadline (student code can write them too)."""
+        nonlocal current, cell_deadline, next_step, started_student
+        if next_step < len(program.steps):
+            current = next_step
+            next_step += 1
+            started_student = started_student or program.steps[current].kind == "student"
+            cell_deadline = time.monotonic() + limits.cell_timeout + GRACE_SECONDS
+            attempt.send_raw(_hex_line("step", current))
+        else:
+            current, cell_deadline = None, total_deadline
+
+    advance()
 
     def fail_current(reason: str) -> bool:
         if current is None:
@@ -443,24 +512,18 @@ def _run_attempt(
         kind = message[0]
         if kind == "ready" and len(message) > 1:
             result.memory_limited = message[1] == "yes"
-        elif (
-            kind == "begin"
-            and len(message) > 1
-            and message[1].isdigit()
-            and int(message[1]) < len(program.steps)
-        ):
-            current = int(message[1])
-            started_student = started_student or program.steps[current].kind == "student"
-            cell_deadline = time.monotonic() + limits.cell_timeout + GRACE_SECONDS
-        elif kind == "end" and len(message) >= 6 and message[1].isdigit():
+        elif kind == "end" and len(message) >= 6 and message[1] == str(current):
             number = int(message[1])
-            if 0 <= number < len(program.steps) and number not in skips:
+            if number not in skips:
                 outcome = Outcome(
                     message[2],
                     message[3],
                     message[4],
                     int(message[5]) if message[5].isdigit() else 0,
                 )
+                outcome.status = printable(outcome.status, 20)
+                outcome.error_type = printable(outcome.error_type, 80)
+                outcome.message = printable(outcome.message, 300)
                 result.steps[number] = outcome
                 step = program.steps[number]
                 if step.kind == "instructor" and outcome.status in ("failed", "timeout"):
@@ -477,12 +540,15 @@ def _run_attempt(
                         )
                         return True
                     result.notes.append(problem + " (after your code ran)")
-            current, cell_deadline = None, total_deadline
-        elif kind == "note" and len(message) >= 3:
-            note = f"your code {message[2]}; the originals were restored before the tests"
+            advance()
+        elif kind == "note" and len(message) >= 3 and len(result.notes) < MAX_NOTES:
+            note = (
+                f"your code {printable(message[2], NOTE_CHARS)}; the originals were restored "
+                "before the tests"
+            )
             if note not in result.notes:
                 result.notes.append(note)
-        elif kind == "phase1":
+        elif kind == "phase1" and current is None:
             break
     # phase 2
     while pending:
@@ -534,10 +600,11 @@ def _run_attempt(
                     and message[3] == part
                 ):
                     outcomes[part] = Outcome(
-                        message[4],
-                        message[5],
-                        message[6],
-                        int(message[7]) if message[7].isdigit() else 0,
+                        printable(message[4], 20),
+                        printable(message[5], 80),
+                        printable(message[6], 300),
+                        int(message[7]) if message[7].isdigit() and len(message[7]) < 7 else 0,
+                        message[8] if part == "hidden" and len(message) > 8 else "",
                     )
                     break
         pending.pop(0)
